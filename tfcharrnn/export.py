@@ -196,7 +196,7 @@ def _make_serving_module(model, vocab, max_new_chars: int):
             encode_checks, ids, lengths = self.encode(prompt)
 
             def run():
-                out, _ = generate_ids(model.next, model.initial_state(batch), ids, lengths, max_new_chars,
+                out, _ = generate_ids(model.stepper(), model.initial_state(batch), ids, lengths, max_new_chars,
                                       seed, temperature, top_k, top_p, vocab_size)
                 return out
 

@@ -17,6 +17,8 @@ number, so one seed gives one text in every runtime.
 The loop reads the prompt once, one step per character, masking the state update of rows
 whose prompt is shorter (no padding ever enters a state), then steps one character at a time,
 carrying the state: `model.next(ids, state) -> (logits, state)` is all it needs from a model.
+Generator and the SavedModel pass `model.stepper()`, the same function in about half the ops
+(a small model's step is bound by the graph executor's cost per op, not by arithmetic).
 """
 
 from __future__ import annotations
@@ -91,36 +93,45 @@ def inverse_cdf(probs, u):
     threshold = u * cdf[:, -1]  # (B,)
     index = tf.reduce_sum(tf.cast(cdf <= threshold[:, None], tf.int32), axis=-1)
     # A token with zero probability can never be drawn: step back to the last kept one.
-    last_kept = tf.shape(probs)[-1] - 1 - tf.argmax(tf.reverse(tf.cast(probs > 0, tf.int32), [-1]), axis=-1, output_type=tf.int32)
+    positions = tf.range(tf.shape(probs)[-1])[None, :] if probs.shape[-1] is None else tf.range(probs.shape[-1])[None, :]
+    last_kept = tf.reduce_max(tf.where(probs > 0, positions, 0), axis=-1)
     return tf.minimum(index, last_kept)
 
 
-def make_picker(temperature, top_k, top_p):
-    """pick() with its per-request work done once: returns fn(logits (B, V), u (B,)) -> ids (B,)."""
+def make_picker(temperature, top_k, top_p, filtering=None):
+    """pick() with its per-request work done once: returns fn(logits (B, V), u (B,)) -> ids (B,).
+
+    filtering: None decides per call (a tf.cond); True / False builds only that branch, for a
+    loop that makes the decision once outside it (a cond inside a loop costs ops every step).
+    """
     temperature = tf.cast(temperature, tf.float32)
     top_k = tf.cast(top_k, tf.int32)
     top_p = tf.cast(top_p, tf.float32)
     sampled_rows = temperature > 0
     inverse_t = (1.0 / tf.where(sampled_rows, temperature, tf.ones_like(temperature)))[:, None]  # (B, 1)
-    filtering = tf.reduce_any(tf.logical_or(top_k > 0, top_p < 1.0))
-    any_greedy = tf.reduce_any(tf.logical_not(sampled_rows))
+    if filtering is None:
+        filtering = tf.reduce_any(tf.logical_or(top_k > 0, top_p < 1.0))
+
+    def filtered(probs):
+        sorted_probs, _ = tf.math.top_k(probs, k=tf.shape(probs)[-1])  # (B, V) descending
+        keep = top_k_mask(sorted_probs, top_k)
+        renormalised = tf.where(keep, sorted_probs, tf.zeros_like(sorted_probs))
+        renormalised = renormalised / tf.reduce_sum(renormalised, axis=-1, keepdims=True)
+        keep = tf.logical_and(keep, top_p_mask(renormalised, top_p))
+        kept = tf.reduce_sum(tf.cast(keep, tf.int32), axis=-1)  # (B,) >= 1
+        floor = tf.gather(sorted_probs, kept - 1, batch_dims=1)  # smallest kept probability
+        return tf.where(probs >= floor[:, None], probs, tf.zeros_like(probs))
 
     def picker(logits, u):
         logits = tf.cast(logits, tf.float32)
         probs = tf.nn.softmax(logits * inverse_t)  # (B, V)
-
-        def filtered():
-            sorted_probs, _ = tf.math.top_k(probs, k=tf.shape(probs)[-1])  # (B, V) descending
-            keep = top_k_mask(sorted_probs, top_k)
-            renormalised = tf.where(keep, sorted_probs, tf.zeros_like(sorted_probs))
-            renormalised = renormalised / tf.reduce_sum(renormalised, axis=-1, keepdims=True)
-            keep = tf.logical_and(keep, top_p_mask(renormalised, top_p))
-            kept = tf.reduce_sum(tf.cast(keep, tf.int32), axis=-1)  # (B,) >= 1
-            floor = tf.gather(sorted_probs, kept - 1, batch_dims=1)  # smallest kept probability
-            return tf.where(probs >= floor[:, None], probs, tf.zeros_like(probs))
-
-        drawn = inverse_cdf(tf.cond(filtering, filtered, lambda: probs), u)
-        return tf.cond(any_greedy, lambda: tf.where(sampled_rows, drawn, greedy(logits)), lambda: drawn)
+        if isinstance(filtering, bool):
+            probs = filtered(probs) if filtering else probs
+        else:
+            probs = tf.cond(filtering, lambda: filtered(probs), lambda: probs)
+        drawn = inverse_cdf(probs, u)
+        # greedy rows (temperature <= 0): two ops, cheaper than a cond inside the loop
+        return tf.where(sampled_rows, drawn, greedy(logits))
 
     return picker
 
@@ -139,27 +150,35 @@ def pick(logits, u, temperature, top_k, top_p):
 # the loop
 
 
-def read_prompt(next_fn, state, prompt_ids, prompt_lengths):
+def read_prompt(next_fn, carry, prompt_ids, prompt_lengths):
     """Feed every prompt character but the last into the state, row by row.
 
-    prompt_ids (B, P) right-padded, prompt_lengths (B,). Returns (state, first input (B,)).
+    prompt_ids (B, P) right-padded, prompt_lengths (B,); carry: what next_fn carries (a state
+    tensor, or a Stepper's tuple). Returns (carry, first input (B,)).
     A row with an empty prompt keeps the zero state; its first input is chosen by the caller.
     """
     steps = tf.shape(prompt_ids)[1] - 1
 
-    def body(t, state):
-        _, new_state = next_fn(prompt_ids[:, t], state)
-        active = (t < prompt_lengths - 1)[:, None, None]  # (B, 1, 1): padding never enters
-        return t + 1, tf.where(active, new_state, state)
+    def body(t, carry):
+        _, new_carry = next_fn(prompt_ids[:, t], carry)
+        active = t < prompt_lengths - 1  # (B,): padding never enters
+        return t + 1, tf.nest.map_structure(lambda new, old: tf.where(_rows(active, new), new, old), new_carry, carry)
 
-    _, state = tf.while_loop(lambda t, _: t < steps, body, (tf.constant(0), state))
+    _, carry = tf.while_loop(lambda t, _: t < steps, body, (tf.constant(0), carry))
     last = tf.gather(prompt_ids, tf.maximum(prompt_lengths - 1, 0), batch_dims=1)  # (B,)
-    return state, last
+    return carry, last
+
+
+def _rows(mask, like):
+    """(B,) bool -> broadcastable against `like` (B, ...)."""
+    return tf.reshape(mask, [-1] + [1] * (like.shape.rank - 1))
 
 
 def generate_ids(next_fn, state, prompt_ids, prompt_lengths, num_chars, seeds, temperature, top_k, top_p, vocab_size):
     """The generation loop. num_chars (B,) int32; returns (ids (B, max num_chars), state).
 
+    next_fn: the seam `model.next`, or a `model.stepper()` (same function, fewer ops per step:
+    it carries a tuple of (B, H) tensors that its split / join convert from and to `state`).
     The returned state is the one after the loop's last step (which may be up to UNROLL - 1
     characters past the longest row); callers that stream should use model.next directly.
 
@@ -174,44 +193,57 @@ def generate_ids(next_fn, state, prompt_ids, prompt_lengths, num_chars, seeds, t
     top_k = tf.cast(top_k, tf.int32)
     top_p = tf.cast(top_p, tf.float32)
     batch = tf.shape(prompt_ids)[0]
+    split = getattr(next_fn, "split", lambda s: s)
+    join = getattr(next_fn, "join", lambda c: c)
 
-    state, last = read_prompt(next_fn, state, prompt_ids, prompt_lengths)
+    carry, last = read_prompt(next_fn, split(state), prompt_ids, prompt_lengths)
     start = tf.minimum(tf.cast(uniform(seeds, rng.START_STEP) * vocab_size, tf.int32), vocab_size - 1)
     empty = prompt_lengths <= 0
     current = tf.where(empty, start, last)
     # An empty-prompt row returns its start character first, so it generates one fewer.
     steps = tf.reduce_max(tf.concat([num_chars, [0]], 0))
-    hashed = seed_hash(seeds)
-    picker = make_picker(temperature, top_k, top_p)
     # UNROLL characters per loop iteration: the loop's own control ops cost as much as a small
     # model's step, so they are paid once per UNROLL characters. The last iteration may run up to
     # UNROLL - 1 characters past `steps`; they are cut off below (each step's random number
     # depends on its index only, so the extra steps change nothing before them).
     iterations = (steps + UNROLL - 1) // UNROLL
-    out = tf.TensorArray(tf.int32, size=iterations * UNROLL, element_shape=tf.TensorShape([None]))
+    # Every step's uniforms in one vectorised hash, before the loop: one slice per iteration
+    # instead of a dozen integer ops per character inside it.
+    step_index = tf.range(iterations * UNROLL)[:, None]  # (N, 1)
+    uniforms = tf.reshape(uniform_from_hash(seed_hash(seeds)[None, :], step_index), [iterations, UNROLL, batch])  # (N/U, U, B)
+    filtering = tf.reduce_any(tf.logical_or(top_k > 0, top_p < 1.0))
+    carry_shapes = tf.nest.map_structure(lambda t: tf.TensorShape([None]).concatenate(t.shape[1:]), carry)
 
-    def body(k, current, state, out):
-        for j in range(UNROLL):
-            i = k * UNROLL + j
-            logits, state = next_fn(current, state)  # (B, V), (B, S, H)
-            current = picker(logits, uniform_from_hash(hashed, i))  # (B,)
-            out = out.write(i, current)
-        return k + 1, current, state, out
+    def loop(filtered):
+        picker = make_picker(temperature, top_k, top_p, filtering=filtered)
 
-    state_shape = tf.TensorShape([None]).concatenate(state.shape[1:])
-    _, _, state, out = tf.while_loop(
-        lambda k, *_: k < iterations,
-        body,
-        (tf.constant(0), current, state, out),
-        shape_invariants=(tf.TensorShape([]), tf.TensorShape([None]), state_shape, tf.TensorShape(None)),
-    )
-    # (B, steps); a zero-length request must not stack an empty TensorArray
-    ids = tf.cond(steps > 0, lambda: tf.transpose(tf.reshape(out.stack(), [iterations * UNROLL, batch]))[:, :steps],
-                  lambda: tf.zeros([batch, 0], tf.int32))
+        def body(k, current, carry, out):
+            u = tf.unstack(uniforms[k], num=UNROLL)  # UNROLL x (B,)
+            drawn = []
+            for j in range(UNROLL):
+                logits, carry = next_fn(current, carry)  # (B, V)
+                current = picker(logits, u[j])  # (B,)
+                drawn.append(current)
+            return k + 1, current, carry, out.write(k, tf.stack(drawn))  # (U, B) per iteration
+
+        out = tf.TensorArray(tf.int32, size=iterations, element_shape=tf.TensorShape([UNROLL, None]))
+        _, _, final, out = tf.while_loop(
+            lambda k, *_: k < iterations,
+            body,
+            (tf.constant(0), current, carry, out),
+            shape_invariants=(tf.TensorShape([]), tf.TensorShape([None]), carry_shapes, tf.TensorShape(None)),
+        )
+        # (B, steps); a zero-length request must not stack an empty TensorArray
+        ids = tf.cond(steps > 0, lambda: tf.transpose(tf.reshape(out.stack(), [iterations * UNROLL, batch]))[:, :steps],
+                      lambda: tf.zeros([batch, 0], tf.int32))
+        return ids, final
+
+    # top-k / top-p decided once per request: the unfiltered loop never pays for sorting
+    ids, carry = tf.cond(filtering, lambda: loop(True), lambda: loop(False))
     shifted = tf.concat([start[:, None], ids[:, :-1]], axis=1)[:, :steps]  # empty prompts: start first
     ids = tf.where(empty[:, None], shifted, ids)
     position = tf.range(steps)[None, :]
-    return tf.where(position < num_chars[:, None], ids, -tf.ones_like(ids)), state
+    return tf.where(position < num_chars[:, None], ids, -tf.ones_like(ids)), join(carry)
 
 
 class Generator:
@@ -221,7 +253,7 @@ class Generator:
         self.model = model
         self.vocab = vocab
         self._fn = tf.function(
-            lambda *a: generate_ids(model.next, model.initial_state(tf.shape(a[0])[0]), *a, vocab_size=model.config.vocab_size)[0],
+            lambda *a: generate_ids(model.stepper(), model.initial_state(tf.shape(a[0])[0]), *a, vocab_size=model.config.vocab_size)[0],
             input_signature=[
                 tf.TensorSpec([None, None], tf.int32),  # prompt ids
                 tf.TensorSpec([None], tf.int32),  # prompt lengths
