@@ -102,3 +102,17 @@ def test_sample_missing_checkpoint(tmp_path):
     assert p.returncode == 2 and "does not exist" in p.stderr and "Traceback" not in p.stderr
     p = run("sample.py", tmp_path)
     assert p.returncode == 2 and "no tfcharrnn checkpoint" in p.stderr
+
+
+@pytest.mark.parametrize("argv, epochs", [
+    ([], 10.0),                                        # the default epoch limit
+    (["--time_budget", "15"], 0.0),                    # a time budget alone: train for that long
+    (["--time_budget", "15", "--max_epochs", "2"], 2.0),  # both given: both apply
+    (["--max_epochs", "0", "--max_steps", "5"], 0.0),
+])
+def test_time_budget_lifts_the_default_epoch_limit(argv, epochs):
+    from tfcharrnn.cli import train_config, train_parser
+
+    cfg = train_config(train_parser().parse_args(argv))
+    cfg.validate()
+    assert cfg.max_epochs == epochs

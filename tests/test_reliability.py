@@ -148,13 +148,10 @@ VALUES = st.one_of(st.sampled_from(["0", "-1", "1e9", "nan", "inf", "lstm", "gru
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(st.sampled_from(FLAG_WORDS), VALUES), max_size=8))
 def test_train_parser_never_tracebacks(argv):
-    from tfcharrnn.cli import train_parser
-    from tfcharrnn.training import TrainConfig
+    from tfcharrnn.cli import train_config, train_parser
 
     try:
-        args = train_parser().parse_args(argv)
-        fields = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__}
-        TrainConfig(**fields).validate()
+        train_config(train_parser().parse_args(argv)).validate()
     except UserError:
         pass
 

@@ -88,7 +88,8 @@ def train_parser() -> argparse.ArgumentParser:
     g.add_argument("--jit", action="store_true", help="compile the train step with XLA")
 
     g = p.add_argument_group("stopping")
-    g.add_argument("--max_epochs", type=_float, default=d.max_epochs, help="stop after this many epochs (0 = no limit)")
+    g.add_argument("--max_epochs", type=_float, default=None,
+                   help=f"stop after this many epochs (0 = no limit; default {d.max_epochs:g}, or no limit when --time_budget is set)")
     g.add_argument("--max_steps", type=_int, default=d.max_steps, help="stop after this many steps (0 = no limit)")
     g.add_argument("--time_budget", type=_float, default=d.time_budget, help="stop after this many minutes (0 = no limit)")
 
@@ -116,13 +117,23 @@ def train_parser() -> argparse.ArgumentParser:
     return p
 
 
+def train_config(args):
+    """TrainConfig from parsed flags. A time budget alone means "train for that long": the default
+    epoch limit would otherwise end a 15-minute run on a small corpus after a few minutes."""
+    from tfcharrnn.training import TrainConfig
+
+    fields = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__}
+    if fields.get("max_epochs") is None:
+        fields["max_epochs"] = 0.0 if fields.get("time_budget") else TrainConfig.max_epochs
+    return TrainConfig(**fields)
+
+
 def train_main(argv=None) -> int:
     args = train_parser().parse_args(argv)
     from tfcharrnn.training import TrainConfig, Trainer, configure_devices
 
     configure_devices(cpu=args.cpu, gpu=args.gpu)
-    fields = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__}
-    cfg = TrainConfig(**fields)
+    cfg = train_config(args)
     result = Trainer(cfg).run()
     val = result["val_loss"]
     val_text = f"{val:.4f} nats/char ({val / 0.6931471805599453:.4f} bits/char)" if val is not None else "n/a (no validation split)"
