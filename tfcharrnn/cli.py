@@ -130,7 +130,7 @@ def train_config(args):
 
 def train_main(argv=None) -> int:
     args = train_parser().parse_args(argv)
-    from tfcharrnn.training import TrainConfig, Trainer, configure_devices
+    from tfcharrnn.training import Trainer, configure_devices
 
     configure_devices(cpu=args.cpu, gpu=args.gpu)
     cfg = train_config(args)

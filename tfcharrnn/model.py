@@ -130,7 +130,8 @@ class Stepper:
         config = model.config
         self.kind = config.model
         self.num_states = config.num_states
-        hidden = config.hidden_size
+        self.states_per_layer = config.states_per_layer
+        self.hidden = config.hidden_size
         embeddings = tf.convert_to_tensor(model.embedding.embeddings)  # (V, E)
         self.layers = []
         for index, layer in enumerate(model.rnn_layers):
@@ -160,18 +161,17 @@ class Stepper:
             self.layers.append(entry)
         self.head_kernel = tf.convert_to_tensor(model.head.kernel)  # (H, V)
         self.head_bias = tf.convert_to_tensor(model.head.bias)  # (V,)
-        self.hidden = hidden
 
     def split(self, state):
         """(B, S, H) -> tuple of S (B, H) tensors."""
         return tuple(tf.unstack(state, num=self.num_states, axis=1))
 
     def join(self, carry):
-        return tf.stack(list(carry), axis=1)  # (B, S, H)
+        return CharRNN._join_state([carry])  # (B, S, H)
 
     def __call__(self, ids, carry):
         ids = tf.cast(ids, tf.int32)
-        per_layer = 2 if self.kind == "lstm" else 1
+        per_layer = self.states_per_layer
         new_carry = []
         x = None
         for index, entry in enumerate(self.layers):

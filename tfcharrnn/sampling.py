@@ -93,9 +93,14 @@ def inverse_cdf(probs, u):
     threshold = u * cdf[:, -1]  # (B,)
     index = tf.reduce_sum(tf.cast(cdf <= threshold[:, None], tf.int32), axis=-1)
     # A token with zero probability can never be drawn: step back to the last kept one.
-    positions = tf.range(tf.shape(probs)[-1])[None, :] if probs.shape[-1] is None else tf.range(probs.shape[-1])[None, :]
+    positions = tf.range(probs.shape[-1] or tf.shape(probs)[-1])[None, :]  # (1, V); static V folds to a constant
     last_kept = tf.reduce_max(tf.where(probs > 0, positions, 0), axis=-1)
     return tf.minimum(index, last_kept)
+
+
+def wants_filtering(top_k, top_p):
+    """Scalar bool: does any row ask for a top-k or top-p cut?"""
+    return tf.reduce_any(tf.logical_or(top_k > 0, top_p < 1.0))
 
 
 def make_picker(temperature, top_k, top_p, filtering=None):
@@ -110,7 +115,7 @@ def make_picker(temperature, top_k, top_p, filtering=None):
     sampled_rows = temperature > 0
     inverse_t = (1.0 / tf.where(sampled_rows, temperature, tf.ones_like(temperature)))[:, None]  # (B, 1)
     if filtering is None:
-        filtering = tf.reduce_any(tf.logical_or(top_k > 0, top_p < 1.0))
+        filtering = wants_filtering(top_k, top_p)
 
     def filtered(probs):
         sorted_probs, _ = tf.math.top_k(probs, k=tf.shape(probs)[-1])  # (B, V) descending
@@ -211,7 +216,7 @@ def generate_ids(next_fn, state, prompt_ids, prompt_lengths, num_chars, seeds, t
     # instead of a dozen integer ops per character inside it.
     step_index = tf.range(iterations * UNROLL)[:, None]  # (N, 1)
     uniforms = tf.reshape(uniform_from_hash(seed_hash(seeds)[None, :], step_index), [iterations, UNROLL, batch])  # (N/U, U, B)
-    filtering = tf.reduce_any(tf.logical_or(top_k > 0, top_p < 1.0))
+    filtering = wants_filtering(top_k, top_p)
     carry_shapes = tf.nest.map_structure(lambda t: tf.TensorShape([None]).concatenate(t.shape[1:]), carry)
 
     def loop(filtered):
