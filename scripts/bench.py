@@ -62,7 +62,7 @@ QUICK_GEN = {"tiny": ("lstm", 32, 2)}
 TRAIN_PEERS = {
     "tfcharrnn": "tfcharrnn Trainer (fused CPU kernel, the default)",
     "tfcharrnn-jit": "tfcharrnn Trainer, jit=True (whole step in XLA)",
-    "tfcharrnn-bf16": "tfcharrnn Trainer, fused.set_matmul_dtype('bfloat16') (opt-in mixed precision)",
+    "tfcharrnn-bf16": "tfcharrnn Trainer, --matmul_dtype bfloat16 (opt-in mixed precision)",
     "tfcharrnn-keras": "tfcharrnn Trainer, fused=False (Keras layers in a tf.function step)",
     "keras-fit": "Keras model.fit (TF text-generation tutorial)",
     "torch": "PyTorch nn.LSTM/nn.GRU + Adam",
@@ -143,15 +143,12 @@ class TfcharrnnTrain:
     def __init__(self, kind, hidden, layers, batch, seq, fused=True, jit=False, bf16=False, workdir=None):
         import tensorflow as tf  # noqa: F401
 
-        from tfcharrnn import fused as fused_kernels
         from tfcharrnn.training import TrainConfig, Trainer
-
-        if bf16:  # opt-in mixed precision of the fused kernels (read when the step is traced)
-            fused_kernels.set_matmul_dtype("bfloat16")
 
         self.cfg = TrainConfig(train_data=None, model=kind, hidden_size=hidden, num_layers=layers, batch_size=batch, seq_length=seq,
                                max_steps=10**9, max_epochs=0, quiet=True, eval_val_every=0, sample_every=0, val_frac=0.0,
-                               checkpoint_dir=workdir or tempfile.mkdtemp(prefix="tfcharrnn-bench-"), fused=fused, jit=jit)
+                               checkpoint_dir=workdir or tempfile.mkdtemp(prefix="tfcharrnn-bench-"), fused=fused, jit=jit,
+                               matmul_dtype="bfloat16" if bf16 else "float32")
         self.tr = Trainer(self.cfg)
         self.chars = batch * seq
         self.epoch, self.steps = 0, 0

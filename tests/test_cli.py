@@ -87,6 +87,7 @@ def test_sample_bad_input_is_one_line(trained_run, args, message):
         (lambda d: ["--batch_size", "0"], "--batch_size"),
         (lambda d: ["--val_frac", "1.5"], "--val_frac"),
         (lambda d: ["--seq_length", "abc"], "expected an integer"),
+        (lambda d: ["--matmul_dtype", "fp8"], "--matmul_dtype"),
     ],
 )
 def test_train_bad_input_is_one_line(tmp_path, make, message):

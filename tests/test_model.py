@@ -111,7 +111,9 @@ def test_default_state_is_zero(model):
     np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
-def test_fused_kernel_matches_keras_forward_and_gradients(model):
+@pytest.mark.parametrize("splits", [1, 2])  # one loop over the batch; two row groups side by side
+def test_fused_kernel_matches_keras_forward_and_gradients(model, splits, monkeypatch):
+    monkeypatch.setattr(fused, "BATCH_SPLITS", splits)
     ids, state = random_inputs(model, batch=4, steps=13, seed=1)
     targets = np.roll(ids, -1, axis=1)
     s0 = tf.constant(state)
@@ -134,6 +136,31 @@ def test_fused_kernel_matches_keras_forward_and_gradients(model):
     np.testing.assert_allclose(got[1], ref[1], atol=1e-5)
     for g, r in zip(got[2], ref[2]):
         np.testing.assert_allclose(g, r, atol=1e-5 * max(1.0, np.abs(r).max()))
+
+
+def test_bfloat16_matmuls_stay_close_to_float32(model):
+    """The opt-in mixed precision: same function up to bfloat16 rounding, and it really rounds."""
+    ids, state = random_inputs(model, batch=4, steps=13, seed=2)
+    targets = np.roll(ids, -1, axis=1)
+
+    def loss_and_grads():
+        with tf.GradientTape() as tape:
+            logits, _ = model(ids, state, training=True)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits))
+        return loss.numpy(), [tf.convert_to_tensor(g).numpy() for g in tape.gradient(loss, model.trainable_variables)]
+
+    fused.enable(model)
+    try:
+        ref = loss_and_grads()
+        fused.set_matmul_dtype("bfloat16")
+        got = loss_and_grads()
+    finally:
+        fused.set_matmul_dtype(None)
+        fused.disable(model)
+    np.testing.assert_allclose(got[0], ref[0], rtol=1e-2)
+    for g, r in zip(got[1], ref[1]):
+        np.testing.assert_allclose(g, r, atol=3e-2 * max(1e-3, np.abs(r).max()))
+    assert any(not np.array_equal(g, r) for g, r in zip(got[1], ref[1]))
 
 
 def test_fused_kernel_inside_tf_function(model):

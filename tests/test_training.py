@@ -28,6 +28,18 @@ def test_other_cells_train(small_corpus, tmp_path, kind):
     assert math.isfinite(result["val_loss"]) and result["val_loss"] < 3.5
 
 
+def test_bfloat16_matmuls_train_and_the_next_float32_run_is_exact_again(small_corpus, tmp_path):
+    from tfcharrnn import fused
+
+    try:
+        result = train(tiny_config(small_corpus, tmp_path / "bf16", matmul_dtype="bfloat16", max_steps=20))
+        assert fused.MATMUL_DTYPE == "bfloat16" and math.isfinite(result["val_loss"]) and result["val_loss"] < 3.5
+        Trainer(tiny_config(small_corpus, tmp_path / "f32", max_steps=1))
+        assert fused.MATMUL_DTYPE is None
+    finally:
+        fused.set_matmul_dtype(None)
+
+
 def test_checkpoint_reload_gives_identical_logits(tiny_checkpoint):
     ckpt = ckpt_lib.load_checkpoint(tiny_checkpoint)
     again = ckpt_lib.load_checkpoint(ckpt.path)

@@ -58,6 +58,7 @@ class TrainConfig:
     grad_clip: float = 5.0
     fused: bool = True  # the fused CPU kernel (tfcharrnn.fused) when no GPU is visible
     jit: bool = False
+    matmul_dtype: str = "float32"  # fused kernels' large matmuls: float32 (exact) | bfloat16 (opt-in, faster)
     # stopping
     max_epochs: float = 10.0
     max_steps: int = 0  # 0 = no limit
@@ -105,6 +106,8 @@ class TrainConfig:
             raise UserError(f"--lr_schedule {self.lr_schedule!r} is not known; use cosine, exp or constant")
         if not 0 < self.lr_decay <= 1:
             raise UserError(f"--lr_decay must be in (0, 1], got {self.lr_decay}")
+        if self.matmul_dtype not in ("float32", "bfloat16"):
+            raise UserError(f"--matmul_dtype {self.matmul_dtype!r} is not known; use float32 or bfloat16")
         if not 0 <= self.min_lr_frac <= 1:
             raise UserError(f"--min_lr_frac must be in [0, 1], got {self.min_lr_frac}")
         ModelConfig(vocab_size=1, model=self.model, hidden_size=self.hidden_size, num_layers=self.num_layers, embedding_size=self.embedding_size, dropout=self.dropout)
@@ -305,6 +308,7 @@ class Trainer:
             from tfcharrnn import fused
 
             fused.enable(self.model)
+            fused.set_matmul_dtype(cfg.matmul_dtype)
         self.carry = None
         if restored is not None and "carry_state" in restored.optimizer and cfg.layout == "stream" and self.replicas == 1:
             self.carry = tf.constant(restored.optimizer["carry_state"])
