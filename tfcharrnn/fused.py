@@ -3,7 +3,7 @@
     from tfcharrnn import fused
     fused.enable(model)          # model.call now runs these kernels whenever no GPU is visible
     fused.disable(model)         # back to the Keras layers (cuDNN on a GPU)
-    fused.BATCH_SPLITS = 1       # one loop over the whole batch (default 2: two row groups at once)
+    fused.enable(model, row_groups=1)  # one loop over the whole batch (default BATCH_SPLITS = 2 groups)
 
 Why: a Keras RNN layer on a CPU steps its cell through a while loop and lets autodiff
 differentiate that loop, so every time step pays for an input matmul, a dozen small ops of
@@ -34,6 +34,7 @@ and one sigmoid covers all four gates.
 
 from __future__ import annotations
 
+import functools
 import os
 
 import tensorflow as tf
@@ -321,11 +322,11 @@ def rnn_layer(layer, x, state):
 _KERNELS = {"lstm": lstm_layer, "gru": gru_layer, "rnn": rnn_layer}
 
 
-def sequence_kernel(layer, x, state):
+def sequence_kernel(layer, x, state, row_groups=None):
     """Dispatch on the layer kind: (layer, x (B, T, E), [state]) -> ((B, T, H), [state])."""
     name = type(layer).__name__
     kernel = _KERNELS[{"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "rnn"}[name]]
-    parts = BATCH_SPLITS
+    parts = BATCH_SPLITS if row_groups is None else row_groups
     batch = x.shape[0]
     if parts <= 1 or batch is None or batch % parts or batch // parts < 2:
         return kernel(layer, x, list(state))
@@ -336,8 +337,9 @@ def sequence_kernel(layer, x, state):
     return hs, [tf.concat([o[1][k] for o in outs], axis=0) for k in range(len(state))]
 
 
-def enable(model) -> None:
-    model.sequence_kernel = sequence_kernel
+def enable(model, row_groups=None) -> None:
+    """Run ``model``'s sequences through these kernels; ``row_groups`` overrides BATCH_SPLITS for it."""
+    model.sequence_kernel = sequence_kernel if row_groups is None else functools.partial(sequence_kernel, row_groups=row_groups)
 
 
 def disable(model) -> None:
