@@ -85,7 +85,7 @@ def train_parser() -> argparse.ArgumentParser:
     g.add_argument("--warmup_steps", type=_int, default=d.warmup_steps, help="linear warm-up steps")
     g.add_argument("--grad_clip", type=_float, default=d.grad_clip, help="clip gradients to this global norm")
     g.add_argument("--fused", type=_bool, default=d.fused, help="use the fused CPU recurrence kernel when no GPU is visible")
-    g.add_argument("--jit", action="store_true", help="compile the train step with XLA")
+    g.add_argument("--jit", action="store_true", help="compile the whole train step with XLA (on a CPU slower than the default fused kernels' two row groups)")
     g.add_argument("--matmul_dtype", choices=("float32", "bfloat16"), default=d.matmul_dtype,
                    help="fused kernels: bfloat16 runs the large matmuls with bfloat16 operands (faster on CPUs with AVX512_BF16 / AMX; gradients rounded to ~3 digits)")
 
