@@ -88,6 +88,8 @@ def test_sample_bad_input_is_one_line(trained_run, args, message):
         (lambda d: ["--val_frac", "1.5"], "--val_frac"),
         (lambda d: ["--seq_length", "abc"], "expected an integer"),
         (lambda d: ["--matmul_dtype", "fp8"], "--matmul_dtype"),
+        (lambda d: ["--weight_drop", "1"], "--weight_drop"),
+        (lambda d: ["--weight_decay", "-1"], "--weight_decay"),
     ],
 )
 def test_train_bad_input_is_one_line(tmp_path, make, message):

@@ -163,6 +163,45 @@ def test_bfloat16_matmuls_stay_close_to_float32(model):
     assert any(not np.array_equal(g, r) for g, r in zip(got[1], ref[1]))
 
 
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+def test_weight_drop_masks_the_recurrent_kernel_alike_in_keras_and_fused(kind):
+    """DropConnect: with the same seed the Keras layers and the fused kernels see the same mask
+    (same loss and gradients); about `rate` of each recurrent kernel's entries get no gradient;
+    evaluation (training=False) is the plain model."""
+    import keras
+
+    ids, _ = random_inputs(CharRNN(ModelConfig(vocab_size=23, model=kind, hidden_size=12, num_layers=2, embedding_size=8)), batch=4, steps=11, seed=3)
+    targets = np.roll(ids, -1, axis=1)
+    results = []
+    for use_fused in (False, True):
+        keras.utils.set_random_seed(5)
+        model = CharRNN(ModelConfig(vocab_size=23, model=kind, hidden_size=12, num_layers=2, embedding_size=8, weight_drop=0.5))
+        if use_fused:
+            fused.enable(model)
+
+        @tf.function
+        def loss_and_grads():
+            with tf.GradientTape() as tape:
+                logits, _ = model(ids, training=True)  # (B, T, V)
+                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits))
+            return loss, [tf.convert_to_tensor(g) for g in tape.gradient(loss, model.trainable_variables)]
+
+        loss, grads = loss_and_grads()
+        names = [v.path for v in model.trainable_variables]
+        plain = CharRNN(ModelConfig(vocab_size=23, model=kind, hidden_size=12, num_layers=2, embedding_size=8))
+        plain.set_weights(model.get_weights())
+        np.testing.assert_allclose(model(ids)[0].numpy(), plain(ids)[0].numpy(), atol=1e-6)
+        results.append((loss.numpy(), [g.numpy() for g in grads]))
+    (ref_loss, ref_grads), (got_loss, got_grads) = results
+    np.testing.assert_allclose(got_loss, ref_loss, rtol=1e-5)
+    for name, g, r in zip(names, got_grads, ref_grads):
+        np.testing.assert_allclose(g, r, atol=1e-5 * max(1.0, np.abs(r).max()), err_msg=name)
+        if "recurrent_kernel" in name:
+            assert 0.35 < np.mean(r == 0) < 0.65, (name, np.mean(r == 0))
+        else:
+            assert np.mean(r == 0) < 0.2 or "embedding" in name, name
+
+
 def test_fused_kernel_inside_tf_function(model):
     ids, state = random_inputs(model, steps=7)
     fused.enable(model)
@@ -198,3 +237,7 @@ def test_config_round_trip_and_validation():
         ModelConfig(vocab_size=65, model="transformer")
     with pytest.raises(UserError):
         ModelConfig(vocab_size=65, hidden_size=0)
+    with pytest.raises(UserError, match="--weight_drop"):
+        ModelConfig(vocab_size=65, weight_drop=1.0)
+    old = {k: v for k, v in cfg.to_dict().items() if k != "weight_drop"}  # a checkpoint from before the field
+    assert ModelConfig.from_dict(old) == cfg

@@ -40,6 +40,25 @@ def test_bfloat16_matmuls_train_and_the_next_float32_run_is_exact_again(small_co
         fused.set_matmul_dtype(None)
 
 
+def test_regularised_run_trains_and_its_checkpoint_keeps_the_settings(small_corpus, tmp_path):
+    result = train(tiny_config(small_corpus, tmp_path, weight_drop=0.3, weight_decay=0.1, dropout=0.1, max_steps=20))
+    assert math.isfinite(result["val_loss"]) and result["val_loss"] < 3.5
+    ckpt = ckpt_lib.load_checkpoint(result["checkpoint"])
+    assert ckpt.config.weight_drop == 0.3 and ckpt.train_state["train_config"]["weight_decay"] == 0.1
+
+
+def test_weight_decay_shrinks_weight_matrices_not_biases(small_corpus, tmp_path):
+    """Decoupled decay (AdamW): with a zero gradient a matrix shrinks by lr x decay, a bias stays."""
+    trainer = Trainer(tiny_config(small_corpus, tmp_path, weight_decay=0.5, max_steps=1))
+    trainer.optimizer.learning_rate = 0.1
+    variables = trainer.model.trainable_variables
+    before = [v.numpy() for v in variables]
+    trainer.optimizer.apply_gradients([(tf.zeros_like(v), v) for v in variables])
+    for v, b in zip(variables, before):
+        expected = b if "bias" in v.path else b * (1 - 0.1 * 0.5)
+        np.testing.assert_allclose(v.numpy(), expected, rtol=1e-6, atol=1e-7, err_msg=v.path)
+
+
 def test_checkpoint_reload_gives_identical_logits(tiny_checkpoint):
     ckpt = ckpt_lib.load_checkpoint(tiny_checkpoint)
     again = ckpt_lib.load_checkpoint(ckpt.path)
@@ -124,7 +143,7 @@ def test_learning_rate_schedules():
 
 @pytest.mark.parametrize(
     "field, value",
-    [("learning_rate", 0.0), ("learning_rate", -1.0), ("batch_size", 0), ("seq_length", -5), ("hidden_size", 0), ("dropout", 1.5),
+    [("learning_rate", 0.0), ("learning_rate", -1.0), ("batch_size", 0), ("seq_length", -5), ("hidden_size", 0), ("dropout", 1.5), ("weight_drop", 1.0), ("weight_decay", -0.1),
      ("val_frac", 1.2), ("grad_clip", 0.0), ("layout", "zigzag"), ("model", "transformer")],
 )
 def test_bad_settings_are_clear_errors(small_corpus, tmp_path, field, value):

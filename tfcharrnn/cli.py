@@ -74,6 +74,8 @@ def train_parser() -> argparse.ArgumentParser:
     g.add_argument("--num_layers", type=_int, default=d.num_layers, help="stacked recurrent layers")
     g.add_argument("--embedding_size", "--wordvec_size", dest="embedding_size", type=_int, default=d.embedding_size, help="character embedding width")
     g.add_argument("--dropout", type=_float, default=d.dropout, help="dropout between layers (training only)")
+    g.add_argument("--weight_drop", type=_float, default=d.weight_drop,
+                   help="DropConnect on the recurrent kernels, one mask per batch (AWD-LSTM; training only)")
 
     g = p.add_argument_group("optimisation")
     g.add_argument("--learning_rate", type=_float, default=d.learning_rate, help="Adam learning rate")
@@ -83,6 +85,8 @@ def train_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr_decay_after", "--learning_rate_decay_after", dest="lr_decay_after", type=_float, default=d.lr_decay_after, help="exp schedule: first epoch to decay")
     g.add_argument("--min_lr_frac", type=_float, default=d.min_lr_frac, help="cosine schedule: final learning rate as a fraction")
     g.add_argument("--warmup_steps", type=_int, default=d.warmup_steps, help="linear warm-up steps")
+    g.add_argument("--weight_decay", type=_float, default=d.weight_decay,
+                   help="decoupled weight decay (AdamW) per unit of learning rate; biases excluded")
     g.add_argument("--grad_clip", type=_float, default=d.grad_clip, help="clip gradients to this global norm")
     g.add_argument("--fused", type=_bool, default=d.fused, help="use the fused CPU recurrence kernel when no GPU is visible")
     g.add_argument("--jit", action="store_true", help="compile the whole train step with XLA (on a CPU slower than the default fused kernels' two row groups)")

@@ -24,6 +24,7 @@ class ModelConfig:
     num_layers: int = 2
     embedding_size: int = 64  # torch-rnn's wordvec_size
     dropout: float = 0.0  # between layers and before the output layer, training only
+    weight_drop: float = 0.0  # DropConnect on the recurrent kernels (AWD-LSTM), one mask per batch, training only
 
     def __post_init__(self):
         if self.model not in MODEL_KINDS:
@@ -34,6 +35,8 @@ class ModelConfig:
                 raise UserError(f"--{name} must be a positive integer, got {value!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise UserError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.weight_drop < 1.0:
+            raise UserError(f"--weight_drop must be in [0, 1), got {self.weight_drop}")
 
     @property
     def states_per_layer(self) -> int:

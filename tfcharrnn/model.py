@@ -19,6 +19,7 @@ converts to plain TFLite builtins.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -49,6 +50,8 @@ class CharRNN(keras.Model):
         ]
         self.dropouts = [keras.layers.Dropout(config.dropout, name=f"dropout_{i}") for i in range(config.num_layers)]
         self.head = keras.layers.Dense(config.vocab_size, name="logits")
+        # Weight drop's masks come from a seeded Keras generator (keras.utils.set_random_seed), as Dropout's do.
+        self.weight_drop_seed = keras.random.SeedGenerator(name="weight_drop_seed") if config.weight_drop else None
         # Set by tfcharrnn.fused.enable(); None means "the Keras layers run the sequence".
         self.sequence_kernel = None
         self(tf.zeros((1, 1), tf.int32))  # create the variables now, so weights can be loaded
@@ -78,15 +81,31 @@ class CharRNN(keras.Model):
         x = self.embedding(ids)  # (B, T, E)
         new_states = []
         for layer, dropout, layer_state in zip(self.rnn_layers, self.dropouts, per_layer):
-            if self.sequence_kernel is not None and not _gpu_visible():
-                x, layer_state = self.sequence_kernel(layer, x, layer_state)  # (B, T, H)
-            else:
-                out = layer(x, initial_state=list(layer_state), training=training)
-                x, layer_state = out[0], list(out[1:])  # (B, T, H), [(B, H)] * k
+            with self._weight_drop(layer, training):
+                if self.sequence_kernel is not None and not _gpu_visible():
+                    x, layer_state = self.sequence_kernel(layer, x, layer_state)  # (B, T, H)
+                else:
+                    out = layer(x, initial_state=list(layer_state), training=training)
+                    x, layer_state = out[0], list(out[1:])  # (B, T, H), [(B, H)] * k
             new_states.append(layer_state)
             x = dropout(x, training=training)
         logits = self.head(x)  # (B, T, V)
         return logits, self._join_state(new_states)
+
+    def _weight_drop(self, layer, training):
+        """While training, the layer reads a dropped-out copy of its recurrent kernel (DropConnect).
+
+        The same mask holds for every time step and row of the batch, so it regularises the
+        recurrence itself, which ordinary dropout between layers never touches. A Keras
+        StatelessScope substitutes the copy for the variable, so the Keras layers (cuDNN
+        included) and the fused kernels read it alike, and the gradient reaches the variable
+        through the mask. The layers themselves assign nothing, which the scope would swallow.
+        """
+        if not (training and self.config.weight_drop):
+            return contextlib.nullcontext()
+        kernel = layer.cell.recurrent_kernel  # (H, G)
+        dropped = keras.random.dropout(tf.convert_to_tensor(kernel), self.config.weight_drop, seed=self.weight_drop_seed)
+        return keras.StatelessScope(state_mapping=[(kernel, dropped)])
 
     # one step: the seam every sampler uses --------------------------------------------------
     def next(self, ids, states):

@@ -48,6 +48,7 @@ class TrainConfig:
     num_layers: int = 2
     embedding_size: int = 64
     dropout: float = 0.0
+    weight_drop: float = 0.0  # DropConnect on the recurrent kernels
     # optimisation
     learning_rate: float = 5e-3
     lr_schedule: str = "cosine"  # cosine | exp | constant
@@ -56,6 +57,7 @@ class TrainConfig:
     min_lr_frac: float = 0.05  # cosine: floor, as a fraction of learning_rate
     warmup_steps: int = 0
     grad_clip: float = 5.0
+    weight_decay: float = 0.0  # decoupled (AdamW), on weight matrices and embeddings, not biases
     fused: bool = True  # the fused CPU kernel (tfcharrnn.fused) when no GPU is visible
     jit: bool = False
     matmul_dtype: str = "float32"  # fused kernels' large matmuls: float32 (exact) | bfloat16 (opt-in, faster)
@@ -92,6 +94,8 @@ class TrainConfig:
                 raise UserError(f"--{name} must be >= 0, got {getattr(self, name)}")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise UserError(f"--learning_rate must be > 0, got {self.learning_rate}")
+        if not (0 <= self.weight_decay < 1):
+            raise UserError(f"--weight_decay must be in [0, 1) (it is multiplied by the learning rate), got {self.weight_decay}")
         if not self.grad_clip > 0:
             raise UserError(f"--grad_clip must be > 0, got {self.grad_clip}")
         if self.max_epochs < 0 or self.time_budget < 0:
@@ -110,7 +114,7 @@ class TrainConfig:
             raise UserError(f"--matmul_dtype {self.matmul_dtype!r} is not known; use float32 or bfloat16")
         if not 0 <= self.min_lr_frac <= 1:
             raise UserError(f"--min_lr_frac must be in [0, 1], got {self.min_lr_frac}")
-        ModelConfig(vocab_size=1, model=self.model, hidden_size=self.hidden_size, num_layers=self.num_layers, embedding_size=self.embedding_size, dropout=self.dropout)
+        ModelConfig(vocab_size=1, model=self.model, hidden_size=self.hidden_size, num_layers=self.num_layers, embedding_size=self.embedding_size, dropout=self.dropout, weight_drop=self.weight_drop)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -292,7 +296,7 @@ class Trainer:
             self.model_config = restored.config
             self.state.update({k: v for k, v in restored.train_state.items() if k in self.state})
         else:
-            self.model_config = ModelConfig(vocab.size, cfg.model, cfg.hidden_size, cfg.num_layers, cfg.embedding_size, cfg.dropout)
+            self.model_config = ModelConfig(vocab.size, cfg.model, cfg.hidden_size, cfg.num_layers, cfg.embedding_size, cfg.dropout, cfg.weight_drop)
         self.vocab = vocab
         with self.strategy.scope():
             self.model = CharRNN(self.model_config)
@@ -300,7 +304,9 @@ class Trainer:
                 ckpt_lib.assign_weights(self.model, restored.weights, restored.path)
             # Gradients are clipped by hand after the cross-replica sum (see _build_steps), so
             # one replica and N replicas clip the same global gradient.
-            self.optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate)
+            self.optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay or None)
+            if cfg.weight_decay:
+                self.optimizer.exclude_from_weight_decay(var_names=["bias"])
             self.optimizer.build(self.model.trainable_variables)
             if restored is not None:
                 ckpt_lib.restore_optimizer(self.optimizer, self.model, restored.optimizer, restored.path)
