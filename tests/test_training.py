@@ -89,11 +89,14 @@ def test_keep_best_prunes(small_corpus, tmp_path):
     assert 2 <= len(names) <= 3  # the two best, plus latest if it is not among them
 
 
-@pytest.mark.parametrize("layout", ["stream", "windows"])
-def test_resume_is_exact(small_corpus, tmp_path, layout):
-    """N steps straight == N/2 steps, stop, resume, N/2 steps: step, lr, data position, weights."""
+@pytest.mark.parametrize("layout, regularised", [("stream", False), ("windows", False), ("stream", True)])
+def test_resume_is_exact(small_corpus, tmp_path, layout, regularised):
+    """N steps straight == N/2 steps, stop, resume, N/2 steps: step, lr, data position, weights;
+    with dropout and weight drop on, their random streams continue too."""
     # Constant schedule: the first run is stopped by a different --max_steps, which would bend a cosine.
     common = dict(layout=layout, deterministic=True, lr_schedule="constant", max_steps=16, stride=16)
+    if regularised:
+        common.update(dropout=0.3, weight_drop=0.3, weight_decay=0.1)
     straight = Trainer(tiny_config(small_corpus, tmp_path / "a", **common))
     straight.run()
     half = tiny_config(small_corpus, tmp_path / "b", **common)

@@ -108,13 +108,16 @@ def optimizer_arrays(optimizer) -> dict:
     return {f"{i:04d}": np.asarray(v.numpy()) for i, v in enumerate(optimizer.variables)}
 
 
-def save_checkpoint(run_dir, name, model, vocab, optimizer=None, train_state=None, carry_state=None, pointers=("latest",)) -> str:
+def save_checkpoint(run_dir, name, model, vocab, optimizer=None, train_state=None, carry_state=None, pointers=("latest",),
+                    rng_states=None) -> str:
     """Write checkpoint ``run_dir/name`` atomically and update the named pointers."""
     os.makedirs(run_dir, exist_ok=True)
     weights = _npz_bytes(model_arrays(model))
     opt = optimizer_arrays(optimizer)
     if carry_state is not None:
         opt["carry_state"] = np.asarray(carry_state)
+    for i, state in enumerate(rng_states or ()):
+        opt[f"rng_{i:04d}"] = np.asarray(state)
     opt_bytes = _npz_bytes(opt)
     meta = {
         "format": FORMAT,
@@ -315,7 +318,7 @@ def assign_weights(model, weights: dict, source: str = "checkpoint") -> None:
 
 def restore_optimizer(optimizer, model, arrays: dict, source: str = "checkpoint") -> None:
     """Load saved optimizer variables (Adam moments, iteration counter) into ``optimizer``."""
-    saved = {k: v for k, v in arrays.items() if k != "carry_state"}
+    saved = {k: v for k, v in arrays.items() if k.isdigit()}  # not carry_state, rng_*
     if not saved:
         return
     if not optimizer.built:

@@ -92,6 +92,12 @@ class CharRNN(keras.Model):
         logits = self.head(x)  # (B, T, V)
         return logits, self._join_state(new_states)
 
+    def seed_generators(self) -> list:
+        """The random streams training draws from (dropout, weight drop), in a fixed order: their
+        states travel in checkpoints, so a resumed run draws the masks the straight run would."""
+        generators = [getattr(d, "seed_generator", None) for d in self.dropouts] + [self.weight_drop_seed]
+        return [g for g in generators if g is not None]
+
     def _weight_drop(self, layer, training):
         """While training, the layer reads a dropped-out copy of its recurrent kernel (DropConnect).
 

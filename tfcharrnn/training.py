@@ -315,6 +315,8 @@ class Trainer:
 
             fused.enable(self.model)
             fused.set_matmul_dtype(cfg.matmul_dtype)
+        if restored is not None:
+            self._restore_rng(restored.optimizer)
         self.carry = None
         if restored is not None and "carry_state" in restored.optimizer and cfg.layout == "stream" and self.replicas == 1:
             self.carry = tf.constant(restored.optimizer["carry_state"])
@@ -420,6 +422,15 @@ class Trainer:
         return self._generator.sample_text(prompt, length, seed=self.state["step"], temperature=temperature)[0]
 
     # --- checkpoints --------------------------------------------------------------------------
+    def _restore_rng(self, arrays):
+        """Dropout / weight-drop streams continue where the checkpoint left them (older checkpoints
+        carry no rng_* arrays: their streams start afresh, as before)."""
+        saved = [arrays[k] for k in sorted(arrays) if k.startswith("rng_")]
+        generators = self.model.seed_generators()
+        if saved and len(saved) == len(generators) and all(a.shape == tuple(g.state.shape) for a, g in zip(saved, generators)):
+            for a, g in zip(saved, generators):
+                g.state.assign(a.astype(g.state.dtype))
+
     def save(self, val_loss, reason=""):
         from tfcharrnn import checkpoint as ckpt_lib
 
@@ -437,7 +448,8 @@ class Trainer:
         if not self.chief:
             return None  # workers other than the chief never write (tf.distribute's rule)
         carry = self.carry.numpy() if self.carry is not None and self.replicas == 1 and not self._multiworker else None
-        path = ckpt_lib.save_checkpoint(self.cfg.checkpoint_dir, name, self.model, self.vocab, self.optimizer, st, carry, pointers)
+        rng = [g.state.numpy() for g in self.model.seed_generators()]
+        path = ckpt_lib.save_checkpoint(self.cfg.checkpoint_dir, name, self.model, self.vocab, self.optimizer, st, carry, pointers, rng)
         ckpt_lib.prune(self.cfg.checkpoint_dir, self.cfg.keep_best)
         self.log(f"saved checkpoint {path}{' (' + reason + ')' if reason else ''}")
         self.last_checkpoint = path
