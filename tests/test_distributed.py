@@ -30,9 +30,9 @@ def free_ports(n):
     return ports
 
 
-@pytest.mark.parametrize("layout", ["stream", "windows"])
-def test_mirrored_matches_one_device(small_corpus, tmp_path, layout):
-    proc = subprocess.run([sys.executable, HELPER, "mirrored", small_corpus, str(tmp_path), layout], capture_output=True, text=True, timeout=300)
+@pytest.mark.parametrize("layout, extra", [("stream", []), ("windows", []), ("stream", ["regularised"])])
+def test_mirrored_matches_one_device(small_corpus, tmp_path, layout, extra):
+    proc = subprocess.run([sys.executable, HELPER, "mirrored", small_corpus, str(tmp_path), layout, *extra], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = result_of(proc.stdout)
     assert out["default"]["replicas"] == 1 and out["mirrored"]["replicas"] == 2

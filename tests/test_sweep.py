@@ -56,6 +56,17 @@ def test_grid_sweep_ranks_and_continues(small_corpus, tmp_path):
     assert not any("val_loss" in line for line in log) and len(again["trials"]) == 2
     with pytest.raises(UserError, match="holds a different sweep.*--overwrite"):
         sweep.run_sweep(base, sweep.SweepSpace([16], [1], [0.5], [1e-2]), sweep_dir, log=None)
+    # Settings written before a TrainConfig field existed: the field at its default is no change.
+    settings_path = os.path.join(sweep_dir, sweep.SETTINGS)
+    with open(settings_path, encoding="utf-8") as f:
+        settings = json.load(f)
+    for field in ("weight_drop", "weight_decay"):
+        del settings["train_config"][field]
+    with open(settings_path, "w", encoding="utf-8") as f:
+        json.dump(settings, f)
+    assert len(sweep.run_sweep(base, space, sweep_dir, log=None)["trials"]) == 2
+    with pytest.raises(UserError, match="changed: train_config"):
+        sweep.run_sweep(tiny_config(small_corpus, tmp_path / "unused", weight_decay=0.1, **TINY), space, sweep_dir, log=None)
 
 
 def test_cli_failed_trial_is_reported(small_corpus, tmp_path, capsys):

@@ -151,6 +151,12 @@ def _prepare_dir(sweep_dir: str, settings: dict, overwrite: bool) -> None:
         except (OSError, ValueError):
             old = None
         new = json.loads(json.dumps(settings))
+        if isinstance(old, dict) and isinstance(old.get("train_config"), dict):
+            # a TrainConfig field added since the sweep began, left at its default, is no change
+            from tfcharrnn.training import TrainConfig
+
+            defaults = json.loads(json.dumps(dataclasses.asdict(TrainConfig())))
+            old["train_config"] = {**{k: defaults[k] for k in new["train_config"] if k in defaults}, **old["train_config"]}
         changed = sorted(k for k in set(new) | set(old or {}) if k != "max_trials" and (old or {}).get(k) != new.get(k))
         if changed or not isinstance(old, dict):  # more (or fewer) trials of the same sweep is fine
             raise UserError(f"{sweep_dir!r} holds a different sweep (changed: {', '.join(changed) or 'unreadable settings'}); "

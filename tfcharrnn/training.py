@@ -589,7 +589,7 @@ class Trainer:
         if self.monitor:
             self.monitor.end(**{k: v for k, v in result.items() if k != "checkpoint"}, checkpoint=path)
         if interrupted:
-            self.log(f"interrupted; resume with: python scripts/train.py --resume --checkpoint_dir {cfg.checkpoint_dir} (plus the same data flags)")
+            self.log(f"interrupted; resume with: python scripts/train.py --resume --checkpoint_dir {cfg.checkpoint_dir} (plus the same data and optimisation flags; the model comes from the checkpoint)")
         if cfg.sample_length and not interrupted:
             self.log("---- sample ----\n" + self.sample(cfg.sample_length * 2) + "\n----------------")
         return result

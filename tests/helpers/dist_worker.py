@@ -1,6 +1,6 @@
 """A training process for tests/test_distributed.py (run as a subprocess).
 
-    python dist_worker.py mirrored CORPUS RUN_DIR LAYOUT          # default vs mirrored on 2 logical CPUs
+    python dist_worker.py mirrored CORPUS RUN_DIR LAYOUT [regularised]   # default vs mirrored on 2 logical CPUs
     python dist_worker.py worker INDEX PORTS CORPUS RUN_DIR STEPS [resume]   # one MultiWorkerMirrored worker
 Prints one JSON line with the per-step losses.
 """
@@ -32,8 +32,10 @@ def main(argv):
     out = {}
     if mode == "mirrored":
         corpus, run_dir, layout = sys.argv[2:5]
+        # weight drop's mask is one per global batch (each replica draws the same one); weight decay is per variable
+        extra = dict(weight_drop=0.3, weight_decay=0.1) if sys.argv[5:] == ["regularised"] else {}
         for strategy in ("default", "mirrored"):
-            t = Trainer(tiny_config(corpus, os.path.join(run_dir, strategy), strategy=strategy, max_steps=12, layout=layout, stride=16))
+            t = Trainer(tiny_config(corpus, os.path.join(run_dir, strategy), strategy=strategy, max_steps=12, layout=layout, stride=16, **extra))
             result = t.run()
             out[strategy] = {"replicas": t.replicas, "losses": [loss for _, loss in t.history], "val": result["val_loss"]}
     else:
