@@ -155,7 +155,7 @@ def _prepare_dir(sweep_dir: str, settings: dict, overwrite: bool) -> None:
             # a TrainConfig field added since the sweep began, left at its default, is no change
             from tfcharrnn.training import TrainConfig
 
-            defaults = json.loads(json.dumps(dataclasses.asdict(TrainConfig())))
+            defaults = TrainConfig().to_dict()
             old["train_config"] = {**{k: defaults[k] for k in new["train_config"] if k in defaults}, **old["train_config"]}
         changed = sorted(k for k in set(new) | set(old or {}) if k != "max_trials" and (old or {}).get(k) != new.get(k))
         if changed or not isinstance(old, dict):  # more (or fewer) trials of the same sweep is fine

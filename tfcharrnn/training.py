@@ -114,7 +114,11 @@ class TrainConfig:
             raise UserError(f"--matmul_dtype {self.matmul_dtype!r} is not known; use float32 or bfloat16")
         if not 0 <= self.min_lr_frac <= 1:
             raise UserError(f"--min_lr_frac must be in [0, 1], got {self.min_lr_frac}")
-        ModelConfig(vocab_size=1, model=self.model, hidden_size=self.hidden_size, num_layers=self.num_layers, embedding_size=self.embedding_size, dropout=self.dropout, weight_drop=self.weight_drop)
+        self.model_config(vocab_size=1)  # the model flags' own checks
+
+    def model_config(self, vocab_size: int) -> ModelConfig:
+        """The model these flags describe, for a corpus with ``vocab_size`` characters."""
+        return ModelConfig(vocab_size, self.model, self.hidden_size, self.num_layers, self.embedding_size, self.dropout, self.weight_drop)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -296,7 +300,7 @@ class Trainer:
             self.model_config = restored.config
             self.state.update({k: v for k, v in restored.train_state.items() if k in self.state})
         else:
-            self.model_config = ModelConfig(vocab.size, cfg.model, cfg.hidden_size, cfg.num_layers, cfg.embedding_size, cfg.dropout, cfg.weight_drop)
+            self.model_config = cfg.model_config(vocab.size)
         self.vocab = vocab
         with self.strategy.scope():
             self.model = CharRNN(self.model_config)
