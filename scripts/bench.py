@@ -61,6 +61,7 @@ QUICK_GEN = {"tiny": ("lstm", 32, 2)}
 
 TRAIN_PEERS = {
     "tfcharrnn": "tfcharrnn Trainer (fused CPU kernel, the default)",
+    "tfcharrnn-layergroups": "tfcharrnn Trainer, row groups inside each layer only (Trainer.group_steps = False: the default before whole-step groups)",
     "tfcharrnn-1group": "tfcharrnn Trainer, one row group (fused.enable(model, row_groups=1): no two loops side by side)",
     "tfcharrnn-jit": "tfcharrnn Trainer, jit=True (whole step in XLA)",
     "tfcharrnn-bf16": "tfcharrnn Trainer, --matmul_dtype bfloat16 (opt-in mixed precision)",
@@ -141,7 +142,7 @@ def _tiny_shakespeare():
 class TfcharrnnTrain:
     """The Trainer's own compiled step on the Trainer's own stream batches, state carried."""
 
-    def __init__(self, kind, hidden, layers, batch, seq, fused=True, jit=False, bf16=False, row_groups=None, workdir=None):
+    def __init__(self, kind, hidden, layers, batch, seq, fused=True, jit=False, bf16=False, row_groups=None, layer_groups=False, workdir=None):
         import tensorflow as tf  # noqa: F401
 
         from tfcharrnn.training import TrainConfig, Trainer
@@ -155,6 +156,7 @@ class TfcharrnnTrain:
             from tfcharrnn import fused as fused_kernels
 
             fused_kernels.enable(self.tr.model, row_groups=row_groups)  # before the step is traced
+        self.tr.group_steps = not layer_groups  # read when the step is traced
         self.chars = batch * seq
         self.epoch, self.steps = 0, 0
         self._new_epoch()
@@ -409,7 +411,7 @@ def _make_peer(spec, threads=0):
     _set_threads(threads, "torch" if kind.endswith("torch") else "tf")
     if kind == "train-tfcharrnn":
         return TfcharrnnTrain(*spec["config"], fused=spec.get("fused", True), jit=spec.get("jit", False), bf16=spec.get("bf16", False),
-                              row_groups=spec.get("row_groups"))
+                              row_groups=spec.get("row_groups"), layer_groups=spec.get("layer_groups", False))
     if kind == "train-keras-fit":
         return KerasFitTrain(*spec["config"])
     if kind == "train-torch":
@@ -635,6 +637,8 @@ def run_train(args, results, notes, log):
                 spec["process"] = "torch" if p.startswith("torch") else "tf"  # fewer TensorFlow start-ups
             if p == "tfcharrnn":
                 jobs[p] = dict(spec, peer="train-tfcharrnn")
+            elif p == "tfcharrnn-layergroups":
+                jobs[p] = dict(spec, peer="train-tfcharrnn", layer_groups=True)
             elif p == "tfcharrnn-1group":
                 jobs[p] = dict(spec, peer="train-tfcharrnn", row_groups=1)
             elif p == "tfcharrnn-jit":
@@ -1043,7 +1047,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=None, help="interleaved rounds per peer (default 5; --quick 2)")
     ap.add_argument("--seconds", type=float, default=None, help="seconds per training round (default 3; --quick 0.2)")
     ap.add_argument("--threads", type=int, default=0, help="intra/inter-op threads for every peer (TF and torch); 0 = library defaults")
-    ap.add_argument("--train-peers", default="tfcharrnn,tfcharrnn-1group,tfcharrnn-jit,tfcharrnn-bf16,tfcharrnn-keras,keras-fit,torch",
+    ap.add_argument("--train-peers", default="tfcharrnn,tfcharrnn-layergroups,tfcharrnn-1group,tfcharrnn-jit,tfcharrnn-bf16,tfcharrnn-keras,keras-fit,torch",
                     help=f"training peers, comma separated (known: {', '.join(TRAIN_PEERS)})")
     ap.add_argument("--configs", default="", help=f"training configs, comma separated (default all: {', '.join(FULL_TRAIN)})")
     ap.add_argument("--tmp-dir", default=tempfile.gettempdir(), help="where the 100 MB corpus and its cache go (not the repo)")

@@ -59,6 +59,56 @@ def test_weight_decay_shrinks_weight_matrices_not_biases(small_corpus, tmp_path)
         np.testing.assert_allclose(v.numpy(), expected, rtol=1e-6, atol=1e-7, err_msg=v.path)
 
 
+def _sgd_trainer(cfg, groups):
+    """A Trainer whose step applies plain SGD at lr 1 (weights move by the clipped gradient, so two
+    steps compare by their gradients, not by Adam's sign-like first update), run as ``groups`` row groups."""
+    import keras
+
+    from tfcharrnn import fused
+
+    trainer = Trainer(cfg)
+    fused.enable(trainer.model, row_groups=groups)
+    trainer.optimizer = keras.optimizers.SGD(learning_rate=1.0)
+    trainer.optimizer.build(trainer.model.trainable_variables)
+    trainer._build_steps()
+    return trainer
+
+
+def _batch(trainer, rows=8, steps=32):
+    ids = trainer.train_ids[: rows * steps + 1].numpy().astype(np.int32)
+    x = tf.constant(ids[:-1].reshape(rows, steps))
+    y = tf.constant(ids[1:].reshape(rows, steps))
+    state = tf.random.normal([rows, trainer.model_config.num_states, trainer.model_config.hidden_size], stddev=0.5, seed=3)
+    return x, y, state
+
+
+@pytest.mark.parametrize("kind, regularisers", [("lstm", {}), ("gru", {}), ("lstm", dict(dropout=0.3, weight_drop=0.3))])
+def test_a_whole_step_per_row_group_equals_the_batch_step(small_corpus, tmp_path, kind, regularisers):
+    """Two row groups, each one XLA computation, give the step over the whole batch: loss, carried
+    state, gradients; with dropout and weight drop, the very masks the batch step draws."""
+    from tfcharrnn import fused
+
+    got = []
+    for groups in (1, 2):
+        trainer = _sgd_trainer(tiny_config(small_corpus, tmp_path / str(groups), model=kind, max_steps=1, **regularisers), groups)
+        assert fused.row_groups(trainer.model, 8) == groups
+        before = [v.numpy() for v in trainer.model.trainable_variables]
+        loss, state = trainer.train_step(*_batch(trainer))
+        deltas = [v.numpy() - b for v, b in zip(trainer.model.trainable_variables, before)]
+        got.append((float(loss), state.numpy(), before, deltas, [g.state.numpy() for g in trainer.model.seed_generators()]))
+    (loss1, state1, init1, d1, rng1), (loss2, state2, init2, d2, rng2) = got
+    for a, b in zip(init1, init2):
+        np.testing.assert_array_equal(a, b)  # the same seed built the same model
+    assert loss2 == pytest.approx(loss1, rel=1e-6)
+    np.testing.assert_allclose(state2, state1, atol=1e-5)
+    assert any(np.abs(d).max() > 1e-3 for d in d1)
+    for a, b in zip(d1, d2):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+    assert len(rng1) == (3 if regularisers else 0)  # two layers' dropout streams and weight drop's
+    for a, b in zip(rng1, rng2):
+        np.testing.assert_array_equal(a, b)  # the streams advanced alike
+
+
 def test_checkpoint_reload_gives_identical_logits(tiny_checkpoint):
     ckpt = ckpt_lib.load_checkpoint(tiny_checkpoint)
     again = ckpt_lib.load_checkpoint(ckpt.path)

@@ -17,7 +17,10 @@ executor overhead and, on the way back, its own weight-gradient matmuls. Here, a
   * the rows of a batch run as two independent groups (``BATCH_SPLITS``), whose loops the
     executor runs at the same time on two cores (a loop step's matmul is too small for the
     intra-op pool to split well; benchmark on 2 cores, same run: +39% small 2x128 LSTM in a
-    focused run, +9% 2x512 LSTM, +10% 2x512 GRU; about nothing for 2x512 at batch 32);
+    focused run, +9% 2x512 LSTM, +10% 2x512 GRU; about nothing for 2x512 at batch 32). The
+    trainer goes further: it splits the batch itself and runs each group's whole step (every
+    layer, the loss, the backward pass) as one XLA computation, with the kernels told to run one
+    group (``row_groups(model, batch)``, ``one_group(model)``; see training._build_steps);
   * the two loops (forward and backward) are compiled with XLA (``LOOP_JIT``): the gate
     arithmetic of a step becomes one or two fused kernels instead of a dozen TensorFlow ops, each
     of which costs microseconds of executor overhead, which is what a small model on a CPU is
@@ -35,6 +38,7 @@ and one sigmoid covers all four gates.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 
@@ -323,13 +327,21 @@ def rnn_layer(layer, x, state):
 _KERNELS = {"lstm": lstm_layer, "gru": gru_layer, "rnn": rnn_layer}
 
 
+def _parts(row_groups, batch) -> int:
+    """Row groups for a batch of ``batch`` rows: BATCH_SPLITS (or the override) when they divide it
+    into groups of two or more rows, else 1."""
+    parts = BATCH_SPLITS if row_groups is None else row_groups
+    if parts <= 1 or batch is None or batch % parts or batch // parts < 2:
+        return 1
+    return parts
+
+
 def sequence_kernel(layer, x, state, row_groups=None):
     """Dispatch on the layer kind: (layer, x (B, T, E), [state]) -> ((B, T, H), [state])."""
     name = type(layer).__name__
     kernel = _KERNELS[{"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "rnn"}[name]]
-    parts = BATCH_SPLITS if row_groups is None else row_groups
-    batch = x.shape[0]
-    if parts <= 1 or batch is None or batch % parts or batch // parts < 2:
+    parts = _parts(row_groups, x.shape[0])
+    if parts == 1:
         return kernel(layer, x, list(state))
     # Independent row groups: the executor runs their loops (forward and backward) at the same
     # time on different cores; the weights' gradients add up over the groups by autodiff.
@@ -345,3 +357,24 @@ def enable(model, row_groups=None) -> None:
 
 def disable(model) -> None:
     model.sequence_kernel = None
+
+
+def row_groups(model, batch) -> int:
+    """The row groups ``model``'s kernels split a batch of ``batch`` rows into (1: fused off, or no split)."""
+    kernel = getattr(model, "sequence_kernel", None)
+    if kernel is None:
+        return 1
+    override = kernel.keywords.get("row_groups") if isinstance(kernel, functools.partial) else None
+    return _parts(override, batch)
+
+
+@contextlib.contextmanager
+def one_group(model):
+    """Within (at trace time): ``model``'s kernels run whatever batch they get as one group, because
+    the caller has split the batch into row groups itself (see training: a whole step per group)."""
+    saved = model.sequence_kernel
+    model.sequence_kernel = functools.partial(sequence_kernel, row_groups=1)
+    try:
+        yield
+    finally:
+        model.sequence_kernel = saved

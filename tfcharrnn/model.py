@@ -73,24 +73,45 @@ class CharRNN(keras.Model):
         return tf.stack([s for layer_states in per_layer for s in layer_states], axis=1)  # (B, S, H)
 
     # whole sequences ----------------------------------------------------------------------
-    def call(self, ids, states=None, training=False):
+    def call(self, ids, states=None, training=False, masks=None):
+        """ids (B, T) -> logits (B, T, V), states (B, S, H). While training, dropout and weight drop
+        apply ``masks`` (from draw_masks; drawn here when not given)."""
         ids = tf.cast(ids, tf.int32)
         if states is None:
             states = self.initial_state(tf.shape(ids)[0])
+        if masks is None and training:
+            masks = self.draw_masks(tf.shape(ids)[0], tf.shape(ids)[1])
         per_layer = self._split_state(states)
         x = self.embedding(ids)  # (B, T, E)
         new_states = []
-        for layer, dropout, layer_state in zip(self.rnn_layers, self.dropouts, per_layer):
-            with self._weight_drop(layer, training):
+        for i, (layer, layer_state) in enumerate(zip(self.rnn_layers, per_layer)):
+            with self._weight_drop(layer, masks["weight_drop"][i] if masks and masks["weight_drop"] else None):
                 if self.sequence_kernel is not None and not _gpu_visible():
                     x, layer_state = self.sequence_kernel(layer, x, layer_state)  # (B, T, H)
                 else:
                     out = layer(x, initial_state=list(layer_state), training=training)
                     x, layer_state = out[0], list(out[1:])  # (B, T, H), [(B, H)] * k
             new_states.append(layer_state)
-            x = dropout(x, training=training)
+            if masks and masks["dropout"]:
+                x = x * masks["dropout"][i]  # exactly keras.random.dropout(x): x * 1/(1-p) where kept, else 0
         logits = self.head(x)  # (B, T, V)
         return logits, self._join_state(new_states)
+
+    def draw_masks(self, batch, steps) -> dict:
+        """Training's random masks for a (batch, steps) input, from the model's seeded streams:
+        "dropout": per layer a (B, T, H) mask of 0 and 1/(1-p) (Keras Dropout's draw, on ones);
+        "weight_drop": per layer a (H, G) mask for the recurrent kernel. Empty lists when off.
+        Drawing them apart from the call lets a caller split one batch's masks over row groups."""
+        c = self.config
+        weight_drop = [
+            keras.random.dropout(tf.ones(layer.cell.recurrent_kernel.shape), c.weight_drop, seed=self.weight_drop_seed)
+            for layer in self.rnn_layers
+        ] if c.weight_drop else []
+        dropout = [
+            keras.random.dropout(tf.ones([batch, steps, c.hidden_size]), c.dropout, seed=d.seed_generator)  # (B, T, H)
+            for d in self.dropouts
+        ] if c.dropout else []
+        return {"weight_drop": weight_drop, "dropout": dropout}
 
     def seed_generators(self) -> list:
         """The random streams training draws from (dropout, weight drop), in a fixed order: their
@@ -98,8 +119,8 @@ class CharRNN(keras.Model):
         generators = [getattr(d, "seed_generator", None) for d in self.dropouts] + [self.weight_drop_seed]
         return [g for g in generators if g is not None]
 
-    def _weight_drop(self, layer, training):
-        """While training, the layer reads a dropped-out copy of its recurrent kernel (DropConnect).
+    def _weight_drop(self, layer, mask):
+        """With a mask (training), the layer reads a dropped-out copy of its recurrent kernel (DropConnect).
 
         The same mask holds for every time step and row of the batch, so it regularises the
         recurrence itself, which ordinary dropout between layers never touches. A Keras
@@ -107,11 +128,10 @@ class CharRNN(keras.Model):
         included) and the fused kernels read it alike, and the gradient reaches the variable
         through the mask. The layers themselves assign nothing, which the scope would swallow.
         """
-        if not (training and self.config.weight_drop):
+        if mask is None:
             return contextlib.nullcontext()
         kernel = layer.cell.recurrent_kernel  # (H, G)
-        dropped = keras.random.dropout(tf.convert_to_tensor(kernel), self.config.weight_drop, seed=self.weight_drop_seed)
-        return keras.StatelessScope(state_mapping=[(kernel, dropped)])
+        return keras.StatelessScope(state_mapping=[(kernel, tf.convert_to_tensor(kernel) * mask)])
 
     # one step: the seam every sampler uses --------------------------------------------------
     def next(self, ids, states):
