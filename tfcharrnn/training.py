@@ -368,7 +368,7 @@ class Trainer:
         # gradients add up to the batch's. Against splitting each layer's loops only, this drops
         # the executor's per-op overhead and the wait for both groups between layers (small
         # 2x128 LSTM: ~16 -> ~13.5 ms a step on 2 cores). Dropout and weight-drop masks are drawn
-        # for the whole batch outside XLA (the same draws as one group makes) and split by rows.
+        # for the whole batch outside XLA (the very draws the one-group step makes) and split by rows.
         def group_grads(x, y, state, masks):
             with fused.one_group(model), tf.GradientTape() as tape:
                 logits, new_state = model(x, state, training=True, masks=masks)  # (g, T, V), (g, S, H)
@@ -379,7 +379,7 @@ class Trainer:
         compiled_group_grads = tf.function(group_grads, jit_compile=True, reduce_retracing=True)
 
         def grouped_step(x, y, state, groups):
-            masks = model.draw_masks(x.shape[0], x.shape[1])
+            masks = model.draw_masks(x.shape[0], tf.shape(x)[1])
             dropout = [tf.split(m, groups) for m in masks["dropout"]]  # per layer, per group (B/g, T, H)
             outs = [
                 compiled_group_grads(xs, ys, ss, {"weight_drop": masks["weight_drop"], "dropout": [m[g] for m in dropout]})
@@ -392,7 +392,9 @@ class Trainer:
 
         def train_step(x, y, state):
             if replicas == 1 and not self._multiworker:
-                whole_steps = self.group_steps and not self.cfg.jit and not _gpu_visible()
+                # bfloat16 matmuls keep the layer-level groups: oneDNN runs them faster than XLA does
+                # (2x512 LSTM, same run: whole-step groups in bfloat16 no faster than in float32).
+                whole_steps = self.group_steps and not self.cfg.jit and fused.MATMUL_DTYPE is None and not _gpu_visible()
                 groups = fused.row_groups(model, x.shape[0]) if whole_steps else 1
                 if groups > 1:
                     return grouped_step(x, y, state, groups)
