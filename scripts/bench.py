@@ -170,6 +170,8 @@ class TfcharrnnTrain:
         self.carry = self.tr.model.initial_state(cfg.batch_size)
 
     def step(self):
+        import tensorflow as tf
+
         from tfcharrnn.training import learning_rate
 
         try:
@@ -178,8 +180,8 @@ class TfcharrnnTrain:
             self.epoch += 1
             self._new_epoch()
             x, y = next(self.it)
-        self.tr.optimizer.learning_rate = learning_rate(self.cfg, self.steps, self.epoch, 0.0)  # as Trainer.run does each step
-        loss, self.carry = self.tr.train_step(x, y, self.carry)
+        lr = tf.constant(learning_rate(self.cfg, self.steps, self.epoch, 0.0), tf.float32)  # as Trainer.run does each step
+        loss, self.carry = self.tr.train_step(x, y, self.carry, lr)
         loss = float(loss)  # Trainer.run reads the loss every step
         if not math.isfinite(loss):
             raise RuntimeError(f"loss became {loss}")
