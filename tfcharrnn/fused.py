@@ -362,9 +362,10 @@ def disable(model) -> None:
 def row_groups(model, batch) -> int:
     """The row groups ``model``'s kernels split a batch of ``batch`` rows into (1: fused off, or no split)."""
     kernel = getattr(model, "sequence_kernel", None)
-    if kernel is None:
-        return 1
-    override = kernel.keywords.get("row_groups") if isinstance(kernel, functools.partial) else None
+    is_partial = isinstance(kernel, functools.partial)
+    if (kernel.func if is_partial else kernel) is not sequence_kernel:
+        return 1  # off, or some other kernel: it splits nothing we know of
+    override = kernel.keywords.get("row_groups") if is_partial else None
     return _parts(override, batch)
 
 

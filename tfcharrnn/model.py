@@ -79,7 +79,9 @@ class CharRNN(keras.Model):
         ids = tf.cast(ids, tf.int32)
         if states is None:
             states = self.initial_state(tf.shape(ids)[0])
-        if masks is None and training:
+        if not training:
+            masks = None
+        elif masks is None:
             masks = self.draw_masks(tf.shape(ids)[0], tf.shape(ids)[1])
         per_layer = self._split_state(states)
         x = self.embedding(ids)  # (B, T, E)

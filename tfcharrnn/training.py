@@ -377,6 +377,7 @@ class Trainer:
             return loss, [tf.convert_to_tensor(g) for g in tape.gradient(loss, variables)], new_state
 
         compiled_group_grads = tf.function(group_grads, jit_compile=True, reduce_retracing=True)
+        self.group_grads = compiled_group_grads  # its tracing count tells tests the grouped path ran
 
         def grouped_step(x, y, state, groups):
             masks = model.draw_masks(x.shape[0], tf.shape(x)[1])
@@ -396,7 +397,8 @@ class Trainer:
             if replicas == 1 and not self._multiworker:
                 # bfloat16 matmuls keep the layer-level groups: oneDNN runs them faster than XLA does
                 # (2x512 LSTM, same run: whole-step groups in bfloat16 no faster than in float32).
-                whole_steps = self.group_steps and not self.cfg.jit and fused.MATMUL_DTYPE is None and not _gpu_visible()
+                whole_steps = (self.group_steps and self.cfg.strategy == "default" and not self.cfg.jit
+                               and fused.MATMUL_DTYPE is None and not _gpu_visible())
                 groups = fused.row_groups(model, x.shape[0]) if whole_steps else 1
                 if groups > 1:
                     return grouped_step(x, y, state, groups)
