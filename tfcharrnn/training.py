@@ -349,17 +349,22 @@ class Trainer:
         global_chars = float(self.cfg.batch_size * self.cfg.seq_length)
         clip, replicas = self.cfg.grad_clip, self.replicas
 
-        def replica_step(x, y, state):
+        def loss_and_grads(x, y, state, masks=None):
             with tf.GradientTape() as tape:
-                logits, new_state = model(x, state, training=True)  # (b, T, V), (b, S, H)
+                logits, new_state = model(x, state, training=True, masks=masks)  # (b, T, V), (b, S, H)
                 per_char = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)  # (b, T)
-                loss = tf.reduce_sum(per_char) / global_chars  # this replica's share of the global mean
-            grads = [tf.convert_to_tensor(g) for g in tape.gradient(loss, variables)]
-            grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads)
+                loss = tf.reduce_sum(per_char) / global_chars  # these rows' share of the global mean
+            return loss, [tf.convert_to_tensor(g) for g in tape.gradient(loss, variables)], new_state
+
+        def apply(grads):
             grads, _ = tf.clip_by_global_norm(grads, clip)
             if replicas > 1:  # Keras' optimizer sums the replicas' (now identical) gradients once more
                 grads = [g / replicas for g in grads]
             optimizer.apply_gradients(zip(grads, variables))
+
+        def replica_step(x, y, state):
+            loss, grads, new_state = loss_and_grads(x, y, state)
+            apply(tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads))
             return loss, new_state
 
         # A whole step per row group (one replica on a CPU, fused kernels on): each group of rows
@@ -370,11 +375,8 @@ class Trainer:
         # 2x128 LSTM: ~16 -> ~13.5 ms a step on 2 cores). Dropout and weight-drop masks are drawn
         # for the whole batch outside XLA (the very draws the one-group step makes) and split by rows.
         def group_grads(x, y, state, masks):
-            with fused.one_group(model), tf.GradientTape() as tape:
-                logits, new_state = model(x, state, training=True, masks=masks)  # (g, T, V), (g, S, H)
-                per_char = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)  # (g, T)
-                loss = tf.reduce_sum(per_char) / global_chars  # this group's share of the batch mean
-            return loss, [tf.convert_to_tensor(g) for g in tape.gradient(loss, variables)], new_state
+            with fused.one_group(model):
+                return loss_and_grads(x, y, state, masks)
 
         compiled_group_grads = tf.function(group_grads, jit_compile=True, reduce_retracing=True)
         self.group_grads = compiled_group_grads  # its tracing count tells tests the grouped path ran
@@ -386,15 +388,13 @@ class Trainer:
                 compiled_group_grads(xs, ys, ss, {"weight_drop": masks["weight_drop"], "dropout": [m[g] for m in dropout]})
                 for g, (xs, ys, ss) in enumerate(zip(tf.split(x, groups), tf.split(y, groups), tf.split(state, groups)))
             ]
-            grads = [tf.add_n([o[1][i] for o in outs]) for i in range(len(variables))]
-            grads, _ = tf.clip_by_global_norm(grads, clip)
-            optimizer.apply_gradients(zip(grads, variables))
+            apply([tf.add_n([o[1][i] for o in outs]) for i in range(len(variables))])
             return tf.add_n([o[0] for o in outs]), tf.concat([o[2] for o in outs], axis=0)
 
         def train_step(x, y, state, lr=None):
             if lr is not None:  # assigned in the step: an eager assign cost ~0.35 ms between steps (2 cores, 2x128 LSTM)
                 optimizer.learning_rate = lr
-            if replicas == 1 and not self._multiworker:
+            if self._single_replica:
                 # bfloat16 matmuls keep the layer-level groups: oneDNN runs them faster than XLA does
                 # (2x512 LSTM, same run: whole-step groups in bfloat16 no faster than in float32).
                 whole_steps = (self.group_steps and self.cfg.strategy == "default" and not self.cfg.jit
@@ -418,12 +418,17 @@ class Trainer:
     def _multiworker(self) -> bool:
         return self.cfg.strategy in ("multiworker", "tpu")
 
+    @property
+    def _single_replica(self) -> bool:
+        """One replica in this process: batches, state and the step's arguments are plain tensors."""
+        return self.replicas == 1 and not self._multiworker
+
     def _distribute(self, ds):
         """Global (B, T) batches -> per-replica batches; row r of the global batch always goes to
         the same replica, so the state each replica carries continues its own rows' text."""
         import tensorflow as tf
 
-        if self.replicas == 1 and not self._multiworker:
+        if self._single_replica:
             return ds
         n, per = self.replicas, self.cfg.batch_size // self.replicas
 
@@ -441,7 +446,7 @@ class Trainer:
         return self.strategy.distribute_datasets_from_function(dataset_fn)
 
     def _zero_carry(self):
-        if self.replicas == 1 and not self._multiworker:
+        if self._single_replica:
             return self.model.initial_state(self.cfg.batch_size)
         per = self.cfg.batch_size // self.replicas
         return self.strategy.experimental_distribute_values_from_function(lambda ctx: self.model.initial_state(per))
@@ -495,7 +500,7 @@ class Trainer:
             pointers.append("best")
         if not self.chief:
             return None  # workers other than the chief never write (tf.distribute's rule)
-        carry = self.carry.numpy() if self.carry is not None and self.replicas == 1 and not self._multiworker else None
+        carry = self.carry.numpy() if self.carry is not None and self._single_replica else None
         rng = [g.state.numpy() for g in self.model.seed_generators()]
         path = ckpt_lib.save_checkpoint(self.cfg.checkpoint_dir, name, self.model, self.vocab, self.optimizer, st, carry, pointers, rng)
         ckpt_lib.prune(self.cfg.checkpoint_dir, self.cfg.keep_best)
@@ -562,7 +567,7 @@ class Trainer:
                     elapsed = time.time() - start_time
                     lr = learning_rate(cfg, st["step"], st["epoch"], elapsed)
                     state_in = self.carry if cfg.layout == "stream" else zero_state
-                    if self.replicas == 1 and not self._multiworker:
+                    if self._single_replica:
                         loss, new_state = self.train_step(x, y, state_in, tf.constant(lr, tf.float32))  # assigned in the step
                     else:
                         self.optimizer.learning_rate = lr
