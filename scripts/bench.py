@@ -162,12 +162,8 @@ class TfcharrnnTrain:
         self._new_epoch()
 
     def _new_epoch(self):
-        from tfcharrnn.data import stream_dataset
-
-        cfg = self.cfg
-        ds = stream_dataset(self.tr.corpus.train, cfg.seq_length, cfg.batch_size, cfg.seed, self.epoch, 0, self.tr.train_ids)
-        self.it = iter(ds)
-        self.carry = self.tr.model.initial_state(cfg.batch_size)
+        self.it = self.tr.train_batches(self.epoch)  # as Trainer.run pulls them
+        self.carry = self.tr.model.initial_state(self.cfg.batch_size)
 
     def step(self):
         import tensorflow as tf

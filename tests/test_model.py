@@ -138,6 +138,27 @@ def test_fused_kernel_matches_keras_forward_and_gradients(model, splits, monkeyp
         np.testing.assert_allclose(g, r, atol=1e-5 * max(1.0, np.abs(r).max()))
 
 
+def test_fused_lookup_input_equals_the_embedded_rows(model):
+    """The first layer's input as (ids, table): same outputs and gradients as the gathered rows."""
+    ids, state = random_inputs(model, batch=4, steps=7, seed=4)
+    layer, table = model.rnn_layers[0], tf.convert_to_tensor(model.embedding.embeddings)  # (V, E)
+    layer_state = model._split_state(tf.constant(state))[0]
+    weights = [table, *layer.trainable_variables]
+
+    def run(make_input):
+        with tf.GradientTape() as tape:
+            tape.watch(table)
+            out, new_state = fused.sequence_kernel(layer, make_input(), layer_state, row_groups=1)  # (B, T, H)
+            loss = tf.reduce_sum(out * tf.sin(out)) + tf.reduce_sum(tf.concat(new_state, axis=1) ** 2)
+        return [out.numpy()] + [tf.convert_to_tensor(g).numpy() for g in tape.gradient(loss, weights)]
+
+    got = run(lambda: fused.Lookup(ids, table))
+    ref = run(lambda: tf.gather(table, ids))  # (B, T, E)
+    for g, r in zip(got, ref):
+        np.testing.assert_allclose(g, r, atol=1e-5 * max(1.0, np.abs(r).max()))
+    assert np.abs(got[1]).sum() > 0  # the table's gradient arrives
+
+
 def test_bfloat16_matmuls_stay_close_to_float32(model):
     """The opt-in mixed precision: same function up to bfloat16 rounding, and it really rounds."""
     ids, state = random_inputs(model, batch=4, steps=13, seed=2)

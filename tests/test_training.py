@@ -168,6 +168,23 @@ def test_resume_is_exact(small_corpus, tmp_path, layout, regularised):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("layout", ["stream", "windows"])
+def test_batches_pulled_in_chunks_train_as_one_at_a_time(small_corpus, tmp_path, monkeypatch, layout):
+    """Trainer.CHUNK batches per tf.data element is a speed matter only: the same losses step by
+    step, across an epoch boundary and a chunk cut short by it."""
+    histories = []
+    for chunk in (1, 16):
+        monkeypatch.setattr(Trainer, "CHUNK", chunk)
+        cfg = tiny_config(small_corpus, tmp_path / str(chunk), layout=layout, deterministic=True, batch_size=16, seq_length=64, max_steps=60)
+        trainer = Trainer(cfg)
+        batches_per_epoch = sum(1 for _ in trainer.train_batches(0))
+        assert batches_per_epoch < 60 and batches_per_epoch % 16, batches_per_epoch
+        trainer.run()
+        histories.append(trainer.history)
+    assert [s for s, _ in histories[0]] == [s for s, _ in histories[1]] == list(range(1, 61))
+    np.testing.assert_allclose([l for _, l in histories[0]], [l for _, l in histories[1]], rtol=1e-6)
+
+
 def test_resume_on_a_different_vocabulary_is_a_clear_error(tiny_checkpoint, tmp_path):
     other = tmp_path / "other.txt"
     other.write_text("completely different text 0123456789 " * 300)

@@ -262,8 +262,9 @@ def _as_tensor(ids: np.ndarray):
     return tf.constant(np.ascontiguousarray(ids))
 
 
-def window_dataset(ids, seq_length, batch_size, stride=None, seed=0, epoch=0, start_batch=0, ids_tensor=None):
-    """This epoch's shuffled windows, from batch ``start_batch`` on: (x, y), each (B, T) int32."""
+def window_dataset(ids, seq_length, batch_size, stride=None, seed=0, epoch=0, start_batch=0, ids_tensor=None, chunk=1):
+    """This epoch's shuffled windows, from batch ``start_batch`` on: (x, y), each (B, T) int32;
+    with ``chunk`` > 1, (K, B, T) pairs of K consecutive batches (fewer in the last one)."""
     import tensorflow as tf
 
     stride = stride or seq_length
@@ -273,16 +274,16 @@ def window_dataset(ids, seq_length, batch_size, stride=None, seed=0, epoch=0, st
     data = ids_tensor if ids_tensor is not None else _as_tensor(ids)
     offsets = tf.range(seq_length + 1, dtype=tf.int64)
 
-    def gather(batch_starts):  # (B,)
-        window = tf.gather(data, batch_starts[:, None] + offsets[None, :])  # (B, T+1)
-        window = tf.cast(window, tf.int32)
-        return window[:, :-1], window[:, 1:]
+    def gather(batch_starts):  # (B,) or (K, B)
+        window = tf.cast(tf.gather(data, batch_starts[..., None] + offsets), tf.int32)  # (..., B, T+1)
+        return window[..., :-1], window[..., 1:]
 
-    return _prefetched(tf.data.Dataset.from_tensor_slices(starts).map(gather))
+    return _prefetched(_chunked(tf.data.Dataset.from_tensor_slices(starts), chunk).map(gather))
 
 
-def stream_dataset(ids, seq_length, batch_size, seed=0, epoch=0, start_batch=0, ids_tensor=None):
-    """This epoch's contiguous-row batches in order, from ``start_batch`` on: (x, y), each (B, T)."""
+def stream_dataset(ids, seq_length, batch_size, seed=0, epoch=0, start_batch=0, ids_tensor=None, chunk=1):
+    """This epoch's contiguous-row batches in order, from ``start_batch`` on: (x, y), each (B, T);
+    with ``chunk`` > 1, (K, B, T) pairs of K consecutive batches (fewer in the last one)."""
     import tensorflow as tf
 
     row_starts, nb = stream_layout(len(ids), seq_length, batch_size, seed, epoch)
@@ -290,12 +291,19 @@ def stream_dataset(ids, seq_length, batch_size, seed=0, epoch=0, start_batch=0, 
     rows = tf.constant(row_starts)
     offsets = tf.range(seq_length + 1, dtype=tf.int64)
 
-    def gather(j):
-        index = rows[:, None] + j * seq_length + offsets[None, :]  # (B, T+1)
+    def gather(j):  # batch index () or (K,)
+        index = rows[:, None] + j[..., None, None] * seq_length + offsets  # (..., B, T+1)
         window = tf.cast(tf.gather(data, index), tf.int32)
-        return window[:, :-1], window[:, 1:]
+        return window[..., :-1], window[..., 1:]
 
-    return _prefetched(tf.data.Dataset.range(start_batch, nb).map(gather))
+    return _prefetched(_chunked(tf.data.Dataset.range(start_batch, nb), chunk).map(gather))
+
+
+def _chunked(ds, chunk):
+    """ds's elements K at a time, so that one gather (and one iterator call) serves K batches:
+    pulling a batch from a tf.data iterator cost ~0.6 ms a step while training kept both cores
+    busy (2x128 LSTM on 2 cores, a 12 ms step), against ~0.04 ms for a slice of a chunk."""
+    return ds.batch(chunk) if chunk > 1 else ds
 
 
 def _prefetched(ds):

@@ -84,11 +84,18 @@ class CharRNN(keras.Model):
         elif masks is None:
             masks = self.draw_masks(tf.shape(ids)[0], tf.shape(ids)[1])
         per_layer = self._split_state(states)
-        x = self.embedding(ids)  # (B, T, E)
+        fused_kernels = self.sequence_kernel is not None and not _gpu_visible()
+        if fused_kernels:
+            from tfcharrnn.fused import Lookup
+
+            # the kernels project the table, not (B, T, E) rows: embedding @ W is (V, G), then a lookup
+            x = Lookup(ids, self.embedding.embeddings)
+        else:
+            x = self.embedding(ids)  # (B, T, E)
         new_states = []
         for i, (layer, layer_state) in enumerate(zip(self.rnn_layers, per_layer)):
             with self._weight_drop(layer, masks["weight_drop"][i] if masks and masks["weight_drop"] else None):
-                if self.sequence_kernel is not None and not _gpu_visible():
+                if fused_kernels:
                     x, layer_state = self.sequence_kernel(layer, x, layer_state)  # (B, T, H)
                 else:
                     out = layer(x, initial_state=list(layer_state), training=training)

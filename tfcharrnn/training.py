@@ -236,6 +236,10 @@ def is_chief(strategy) -> bool:
 
 
 class Trainer:
+    # Batches per tf.data element for one replica (see data._chunked): the loop pulls from the
+    # iterator once every CHUNK steps and slices the rest from memory.
+    CHUNK = 16
+
     def __init__(self, cfg: TrainConfig, log=None):
         import keras
         import tensorflow as tf
@@ -445,6 +449,26 @@ class Trainer:
 
         return self.strategy.distribute_datasets_from_function(dataset_fn)
 
+    def train_batches(self, epoch_index: int, start_batch: int = 0):
+        """Epoch ``epoch_index``'s training batches from ``start_batch`` on: (x, y) pairs, per-replica
+        values when distributed. One replica pulls them from tf.data CHUNK batches at a time."""
+        import tensorflow as tf
+
+        from tfcharrnn.data import stream_dataset, window_dataset
+
+        cfg = self.cfg
+        chunk = self.CHUNK if self._single_replica else 1
+        if cfg.layout == "stream":
+            ds = stream_dataset(self.corpus.train, cfg.seq_length, cfg.batch_size, cfg.seed, epoch_index, start_batch, self.train_ids, chunk=chunk)
+        else:
+            ds = window_dataset(self.corpus.train, cfg.seq_length, cfg.batch_size, cfg.stride or cfg.seq_length, cfg.seed,
+                                epoch_index, start_batch, self.train_ids, chunk=chunk)
+        for xs, ys in self._distribute(ds):
+            if chunk == 1:
+                yield xs, ys
+            else:
+                yield from zip(tf.unstack(xs), tf.unstack(ys))  # (K, B, T) -> K x (B, T)
+
     def _zero_carry(self):
         if self._single_replica:
             return self.model.initial_state(self.cfg.batch_size)
@@ -529,7 +553,7 @@ class Trainer:
     def _run(self) -> dict:
         import tensorflow as tf
 
-        from tfcharrnn.data import num_window_batches, stream_dataset, stream_layout, window_dataset
+        from tfcharrnn.data import num_window_batches, stream_layout
 
         cfg, st = self.cfg, self.state
         n_params = self.model.count_params()
@@ -557,13 +581,9 @@ class Trainer:
             while stop_reason is None:
                 e = st["epoch_index"]
                 nb = batches_in(e)
-                if cfg.layout == "stream":
-                    ds = stream_dataset(self.corpus.train, cfg.seq_length, cfg.batch_size, cfg.seed, e, st["batch_in_epoch"], self.train_ids)
-                    if st["batch_in_epoch"] == 0 or self.carry is None:
-                        self.carry = zero_state
-                else:
-                    ds = window_dataset(self.corpus.train, cfg.seq_length, cfg.batch_size, cfg.stride or cfg.seq_length, cfg.seed, e, st["batch_in_epoch"], self.train_ids)
-                for x, y in self._distribute(ds):
+                if cfg.layout == "stream" and (st["batch_in_epoch"] == 0 or self.carry is None):
+                    self.carry = zero_state
+                for x, y in self.train_batches(e, st["batch_in_epoch"]):
                     elapsed = time.time() - start_time
                     lr = learning_rate(cfg, st["step"], st["epoch"], elapsed)
                     state_in = self.carry if cfg.layout == "stream" else zero_state
