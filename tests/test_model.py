@@ -138,7 +138,8 @@ def test_fused_kernel_matches_keras_forward_and_gradients(model, splits, monkeyp
         np.testing.assert_allclose(g, r, atol=1e-5 * max(1.0, np.abs(r).max()))
 
 
-def test_fused_lookup_input_equals_the_embedded_rows(model):
+@pytest.mark.parametrize("row_groups", [1, 2])
+def test_fused_lookup_input_equals_the_embedded_rows(model, row_groups):
     """The first layer's input as (ids, table): same outputs and gradients as the gathered rows."""
     ids, state = random_inputs(model, batch=4, steps=7, seed=4)
     layer, table = model.rnn_layers[0], tf.convert_to_tensor(model.embedding.embeddings)  # (V, E)
@@ -148,7 +149,7 @@ def test_fused_lookup_input_equals_the_embedded_rows(model):
     def run(make_input):
         with tf.GradientTape() as tape:
             tape.watch(table)
-            out, new_state = fused.sequence_kernel(layer, make_input(), layer_state, row_groups=1)  # (B, T, H)
+            out, new_state = fused.sequence_kernel(layer, make_input(), layer_state, row_groups=row_groups)  # (B, T, H)
             loss = tf.reduce_sum(out * tf.sin(out)) + tf.reduce_sum(tf.concat(new_state, axis=1) ** 2)
         return [out.numpy()] + [tf.convert_to_tensor(g).numpy() for g in tape.gradient(loss, weights)]
 
@@ -157,6 +158,27 @@ def test_fused_lookup_input_equals_the_embedded_rows(model):
     for g, r in zip(got, ref):
         np.testing.assert_allclose(g, r, atol=1e-5 * max(1.0, np.abs(r).max()))
     assert np.abs(got[1]).sum() > 0  # the table's gradient arrives
+
+
+def test_a_foreign_sequence_kernel_gets_the_embedded_rows(model):
+    """Only fused's own kernel takes fused.Lookup; any other gets (B, T, E) rows."""
+    ids, state = random_inputs(model)
+    seen = []
+
+    def keras_kernel(layer, x, layer_state):
+        seen.append(type(x))
+        out = layer(x, initial_state=list(layer_state))
+        return out[0], list(out[1:])
+
+    model.sequence_kernel = keras_kernel
+    try:
+        logits, final = model(ids, state)
+    finally:
+        model.sequence_kernel = None
+    ref, ref_final = model(ids, state)
+    assert len(seen) == model.config.num_layers and fused.Lookup not in seen
+    np.testing.assert_allclose(logits.numpy(), ref.numpy(), atol=1e-6)
+    np.testing.assert_allclose(final.numpy(), ref_final.numpy(), atol=1e-6)
 
 
 def test_bfloat16_matmuls_stay_close_to_float32(model):

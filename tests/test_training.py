@@ -172,7 +172,12 @@ def test_resume_is_exact(small_corpus, tmp_path, layout, regularised):
 def test_batches_pulled_in_chunks_train_as_one_at_a_time(small_corpus, tmp_path, monkeypatch, layout):
     """Trainer.CHUNK batches per tf.data element is a speed matter only: the same losses step by
     step, across an epoch boundary and a chunk cut short by it."""
-    histories = []
+    from tfcharrnn import data
+
+    histories, asked = [], []
+    for name in ("stream_dataset", "window_dataset"):  # spy: the chunk size the trainer asks for
+        real = getattr(data, name)
+        monkeypatch.setattr(data, name, lambda *a, _real=real, **kw: asked.append(kw.get("chunk", 1)) or _real(*a, **kw))
     for chunk in (1, 16):
         monkeypatch.setattr(Trainer, "CHUNK", chunk)
         cfg = tiny_config(small_corpus, tmp_path / str(chunk), layout=layout, deterministic=True, batch_size=16, seq_length=64, max_steps=60)
@@ -181,6 +186,7 @@ def test_batches_pulled_in_chunks_train_as_one_at_a_time(small_corpus, tmp_path,
         assert batches_per_epoch < 60 and batches_per_epoch % 16, batches_per_epoch
         trainer.run()
         histories.append(trainer.history)
+    assert set(asked) == {1, 16}
     assert [s for s, _ in histories[0]] == [s for s, _ in histories[1]] == list(range(1, 61))
     np.testing.assert_allclose([l for _, l in histories[0]], [l for _, l in histories[1]], rtol=1e-6)
 

@@ -8,9 +8,10 @@
 Why: a Keras RNN layer on a CPU steps its cell through a while loop and lets autodiff
 differentiate that loop, so every time step pays for an input matmul, a dozen small ops of
 executor overhead and, on the way back, its own weight-gradient matmuls. Here, as cuDNN does it:
-  * the input projection x @ W + b of all T steps is one large matmul, outside the loop, and so
-    are the weight gradients after the backward loop: dW = x^T dz, dR = h_prev^T dz, dx = dz W^T
-    (plain 2-D matmuls on time-major (T*B, .) matrices, where oneDNN runs near the matmul peak);
+  * the input projection x @ W + b of all T steps is one large matmul, outside the loop (plain
+    ops, so autodiff gives dW = x^T dz and dx = dz W^T), and the recurrent kernel's gradient
+    dR = h_prev^T dz is one matmul after the backward loop (2-D matmuls on time-major (T*B, .)
+    matrices, where oneDNN runs near the matmul peak; the loops' custom gradient returns dz);
     the first layer gets ``Lookup(ids, embedding table)`` instead of the embedded rows, and its
     projection is a lookup in table @ W + b: three (V, E) matmuls and a scatter-add replace three
     of (T*B, E) (model.call does this; -4% step time for the 2x128 LSTM on 2 cores);
@@ -205,7 +206,7 @@ def lstm_sequence(x, kernel, recurrent, bias, h0, c0):
 
 
 def lstm_layer(layer, x, state):
-    """Keras LSTM layer weights, x (B, T, E), state [h, c] -> (B, T, H), [h, c]."""
+    """Keras LSTM layer weights, x (B, T, E) or Lookup, state [h, c] -> (B, T, H), [h, c]."""
     cell = layer.cell
     units = cell.units
     scale = tf.concat([tf.ones([2 * units]), 2.0 * tf.ones([units]), tf.ones([units])], 0)  # doubles the c-columns
@@ -363,7 +364,7 @@ def _parts(row_groups, batch) -> int:
 
 
 def sequence_kernel(layer, x, state, row_groups=None):
-    """Dispatch on the layer kind: (layer, x (B, T, E), [state]) -> ((B, T, H), [state])."""
+    """Dispatch on the layer kind: (layer, x (B, T, E) or Lookup, [state]) -> ((B, T, H), [state])."""
     name = type(layer).__name__
     kernel = _KERNELS[{"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "rnn"}[name]]
     parts = _parts(row_groups, _rows(x))
@@ -385,13 +386,17 @@ def disable(model) -> None:
     model.sequence_kernel = None
 
 
+def is_fused_kernel(kernel) -> bool:
+    """Whether a model's ``sequence_kernel`` is this module's (which takes a Lookup as input)."""
+    return (kernel.func if isinstance(kernel, functools.partial) else kernel) is sequence_kernel
+
+
 def row_groups(model, batch) -> int:
     """The row groups ``model``'s kernels split a batch of ``batch`` rows into (1: fused off, or no split)."""
     kernel = getattr(model, "sequence_kernel", None)
-    is_partial = isinstance(kernel, functools.partial)
-    if (kernel.func if is_partial else kernel) is not sequence_kernel:
+    if not is_fused_kernel(kernel):
         return 1  # off, or some other kernel: it splits nothing we know of
-    override = kernel.keywords.get("row_groups") if is_partial else None
+    override = kernel.keywords.get("row_groups") if isinstance(kernel, functools.partial) else None
     return _parts(override, batch)
 
 

@@ -27,6 +27,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from tfcharrnn import fused  # noqa: E402
 from tfcharrnn.config import ModelConfig  # noqa: E402
 
 _LAYERS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}
@@ -52,7 +53,9 @@ class CharRNN(keras.Model):
         self.head = keras.layers.Dense(config.vocab_size, name="logits")
         # Weight drop's masks come from a seeded Keras generator (keras.utils.set_random_seed), as Dropout's do.
         self.weight_drop_seed = keras.random.SeedGenerator(name="weight_drop_seed") if config.weight_drop else None
-        # Set by tfcharrnn.fused.enable(); None means "the Keras layers run the sequence".
+        # Set by tfcharrnn.fused.enable(); None means "the Keras layers run the sequence". A
+        # kernel is called as kernel(layer, x, [state]) -> ((B, T, H), [state]); fused's own
+        # gets the first layer's input as fused.Lookup(ids, embedding table), any other (B, T, E).
         self.sequence_kernel = None
         self(tf.zeros((1, 1), tf.int32))  # create the variables now, so weights can be loaded
 
@@ -85,11 +88,9 @@ class CharRNN(keras.Model):
             masks = self.draw_masks(tf.shape(ids)[0], tf.shape(ids)[1])
         per_layer = self._split_state(states)
         fused_kernels = self.sequence_kernel is not None and not _gpu_visible()
-        if fused_kernels:
-            from tfcharrnn.fused import Lookup
-
+        if fused_kernels and fused.is_fused_kernel(self.sequence_kernel):
             # the kernels project the table, not (B, T, E) rows: embedding @ W is (V, G), then a lookup
-            x = Lookup(ids, self.embedding.embeddings)
+            x = fused.Lookup(ids, self.embedding.embeddings)
         else:
             x = self.embedding(ids)  # (B, T, E)
         new_states = []
