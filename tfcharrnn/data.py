@@ -308,8 +308,9 @@ def _chunked(ds, chunk):
 
 def _prefetched(ds):
     """ds with two elements (batches or chunks) prefetched and tf.data's autotuner off. An element
-    is one small gather, so parallel calls buy nothing, and the autotuner stalled a new epoch's iterator while training
-    kept both cores busy (measured on 2 cores: 0.3-3 s at a third of epoch starts; none without it)."""
+    is one small gather, so parallel calls buy nothing, and the autotuner stalled a new epoch's
+    iterator while training kept both cores busy (measured on 2 cores: 0.3-3 s at a third of epoch
+    starts; none without it)."""
     import tensorflow as tf
 
     options = tf.data.Options()

@@ -133,6 +133,11 @@ def _time_major_2d(x):
     return tf.reshape(tf.transpose(x, [1, 0, 2]), [-1, tf.shape(x)[2]]), steps
 
 
+def _recurrent_grad(h_prev, dz):
+    """dR = h_prev^T dz over every step and row: h_prev (T, B, H), dz (T, B, G) -> (H, G), one matmul."""
+    return _mm(tf.reshape(h_prev, [-1, tf.shape(h_prev)[2]]), tf.reshape(dz, [-1, tf.shape(dz)[2]]), transpose_a=True)
+
+
 def _shifted(first, seq):
     """[first, seq[0], ..., seq[T-2]]: the previous step's value at every step."""
     return tf.concat([first[None], seq[:-1]], axis=0)
@@ -186,13 +191,11 @@ def _lstm_backward(d_out, d_h, d_c, gs, cs, c0, recurrent):
 @tf.custom_gradient
 def _lstm_recurrence(xw, recurrent, h0, c0):
     """xw (T, B, 4H) -> (B, T, H), h_T, c_T; the gradient of xw is dz, the gates' pre-activations'."""
-    units = tf.shape(h0)[1]
     out, h_last, c_last, h_prev, gs, cs = _run(_lstm_forward, xw, h0, c0, recurrent)
 
     def grad(d_out, d_h, d_c):
         dz, dh0, dc0 = _run(_lstm_backward, d_out, d_h, d_c, gs, cs, c0, recurrent)  # (T, B, 4H)
-        d_recurrent = _mm(tf.reshape(h_prev, [-1, units]), tf.reshape(dz, [-1, 4 * units]), transpose_a=True)
-        return dz, d_recurrent, dh0, dc0
+        return dz, _recurrent_grad(h_prev, dz), dh0, dc0
 
     return (out, h_last, c_last), grad
 
@@ -269,13 +272,11 @@ def _gru_backward(d_out, d_h, h_prev, saved, recurrent):
 @tf.custom_gradient
 def _gru_recurrence(xw, recurrent, recurrent_bias, h0):
     """xw (T, B, 3H) -> (B, T, H), h_T; the gradient of xw is the input side's."""
-    units = tf.shape(h0)[1]
     out, h_last, h_prev, saved = _run(_gru_forward, xw, h0, recurrent, recurrent_bias)
 
     def grad(d_out, d_h):
         dx, dm, d_recurrent_bias, dh0 = _run(_gru_backward, d_out, d_h, h_prev, saved, recurrent)  # (T, B, 3H) x 2
-        d_recurrent = _mm(tf.reshape(h_prev, [-1, units]), tf.reshape(dm, [-1, 3 * units]), transpose_a=True)
-        return dx, d_recurrent, d_recurrent_bias, dh0
+        return dx, _recurrent_grad(h_prev, dm), d_recurrent_bias, dh0
 
     return (out, h_last), grad
 
@@ -327,13 +328,11 @@ def _rnn_backward(d_out, d_h, hs, recurrent):
 @tf.custom_gradient
 def _rnn_recurrence(xw, recurrent, h0):
     """xw (T, B, H) -> (B, T, H), h_T; the gradient of xw is that of the pre-activations."""
-    units = tf.shape(h0)[1]
     out, h_last, h_prev, hs = _run(_rnn_forward, xw, h0, recurrent)
 
     def grad(d_out, d_h):
         da, dh0 = _run(_rnn_backward, d_out, d_h, hs, recurrent)  # (T, B, H)
-        d_recurrent = _mm(tf.reshape(h_prev, [-1, units]), tf.reshape(da, [-1, units]), transpose_a=True)
-        return da, d_recurrent, dh0
+        return da, _recurrent_grad(h_prev, da), dh0
 
     return (out, h_last), grad
 
