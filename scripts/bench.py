@@ -61,8 +61,8 @@ QUICK_GEN = {"tiny": ("lstm", 32, 2)}
 
 TRAIN_PEERS = {
     "tfcharrnn": "tfcharrnn Trainer (fused CPU kernel, the default)",
-    "tfcharrnn-layergroups": "tfcharrnn Trainer, row groups inside each layer only (Trainer.group_steps = False: the default before whole-step groups)",
-    "tfcharrnn-1group": "tfcharrnn Trainer, one row group (fused.enable(model, row_groups=1): no two loops side by side)",
+    "tfcharrnn-layergroups": "tfcharrnn Trainer, row groups inside each layer only (path layer-groups: the default before whole-step groups)",
+    "tfcharrnn-1group": "tfcharrnn Trainer, one row group (path fused: no two loops side by side)",
     "tfcharrnn-jit": "tfcharrnn Trainer, jit=True (whole step in XLA)",
     "tfcharrnn-bf16": "tfcharrnn Trainer, --matmul_dtype bfloat16 (opt-in mixed precision)",
     "tfcharrnn-keras": "tfcharrnn Trainer, fused=False (Keras layers in a tf.function step)",
@@ -151,12 +151,14 @@ class TfcharrnnTrain:
                                max_steps=10**9, max_epochs=0, quiet=True, eval_val_every=0, sample_every=0, val_frac=0.0,
                                checkpoint_dir=workdir or tempfile.mkdtemp(prefix="tfcharrnn-bench-"), fused=fused, jit=jit,
                                matmul_dtype="bfloat16" if bf16 else "float32")
-        self.tr = Trainer(self.cfg)
-        if fused and row_groups is not None:
-            from tfcharrnn import fused as fused_kernels
+        from tfcharrnn import paths
 
-            fused_kernels.enable(self.tr.model, row_groups=row_groups)  # before the step is traced
-        self.tr.group_steps = not layer_groups  # read when the step is traced
+        path = None  # the path the flags describe
+        if fused and row_groups == 1:
+            path = paths.named("fused")
+        elif fused and layer_groups:
+            path = paths.named("layer-groups")
+        self.tr = Trainer(self.cfg, path=path)
         self.chars = batch * seq
         self.epoch, self.steps = 0, 0
         self._new_epoch()
@@ -333,7 +335,7 @@ class TfGenerate:
         corpus = _tiny_shakespeare()
         self.vocab = corpus.vocab
         keras.utils.set_random_seed(0)
-        self.model = CharRNN(ModelConfig(self.vocab.size, kind, hidden, layers, EMBEDDING))
+        self.model = CharRNN(ModelConfig(vocab_size=self.vocab.size, model=kind, hidden_size=hidden, num_layers=layers, embedding_size=EMBEDDING))
         self.generator = Generator(self.model, self.vocab)
         self.one_step = _tutorial_one_step(self.model, self.vocab)
         self.tf = tf
@@ -509,7 +511,7 @@ def _call_module_bench(cmd):
 
         corpus = _tiny_shakespeare()
         keras.utils.set_random_seed(0)
-        model = CharRNN(ModelConfig(corpus.vocab.size, kind, hidden, layers, EMBEDDING))
+        model = CharRNN(ModelConfig(vocab_size=corpus.vocab.size, model=kind, hidden_size=hidden, num_layers=layers, embedding_size=EMBEDDING))
         r = bench_tflite(model, corpus.vocab, num_chars=cmd["num_chars"], repeats=cmd["repeats"], compare_keras=False)
         return {"batch1_chars_per_s": r["tflite_chars_per_s"], "raw": r}
     raise ValueError(which)

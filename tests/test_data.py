@@ -89,13 +89,17 @@ def test_split_last_ten_percent_is_validation():
             data.split_ids(ids, *bad)
 
 
-def test_eval_chunks_cover_rows_contiguously():
+def test_score_layout_covers_every_prediction_once():
+    """Rows are contiguous segments; together they predict every character after the first, once."""
     ids = np.arange(2001)
-    chunks = data.eval_chunks(ids, rows=4, chunk=100)
-    x = np.concatenate([c[0] for c in chunks], axis=1)
-    y = np.concatenate([c[1] for c in chunks], axis=1)
-    assert x.shape == (4, 500)
+    x, y, w = data.score_layout(ids, rows=4)
+    assert x.shape == (4, 500) and w.all()
     np.testing.assert_array_equal(y, x + 1)
+    np.testing.assert_array_equal(np.sort(y.reshape(-1)), np.arange(1, 2001))
+    x, y, w = data.score_layout(np.arange(11), rows=4)  # 10 predictions in rows of 3: the last row padded
+    assert x.shape == (4, 3) and w.sum() == 10 and w[-1].tolist() == [1, 0, 0]
+    np.testing.assert_array_equal(np.sort(y[w > 0]), np.arange(1, 11))
+    assert data.score_layout(np.arange(3), rows=64)[0].shape == (2, 1)  # never more rows than predictions
 
 
 def test_load_corpus_directory_and_glob(tmp_path):

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from tfcharrnn import fused
 from tfcharrnn.config import ModelConfig
+from tfcharrnn.kernels import Kernel
 from tfcharrnn.model import CharRNN
 
 
@@ -112,8 +113,7 @@ def test_default_state_is_zero(model):
 
 
 @pytest.mark.parametrize("splits", [1, 2])  # one loop over the batch; two row groups side by side
-def test_fused_kernel_matches_keras_forward_and_gradients(model, splits, monkeypatch):
-    monkeypatch.setattr(fused, "BATCH_SPLITS", splits)
+def test_fused_kernel_matches_keras_forward_and_gradients(model, splits):
     ids, state = random_inputs(model, batch=4, steps=13, seed=1)
     targets = np.roll(ids, -1, axis=1)
     s0 = tf.constant(state)
@@ -127,11 +127,12 @@ def test_fused_kernel_matches_keras_forward_and_gradients(model, splits, monkeyp
         grads = tape.gradient(loss, model.trainable_variables + [s0])
         return loss.numpy(), final.numpy(), [tf.convert_to_tensor(g).numpy() for g in grads]
 
-    fused.disable(model)
     ref = loss_and_grads()
-    fused.enable(model)
-    got = loss_and_grads()
-    fused.disable(model)
+    model.kernel = Kernel.fused(row_groups=splits)
+    try:
+        got = loss_and_grads()
+    finally:
+        model.kernel = Kernel()
     np.testing.assert_allclose(got[0], ref[0], rtol=1e-5)
     np.testing.assert_allclose(got[1], ref[1], atol=1e-5)
     for g, r in zip(got[2], ref[2]):
@@ -149,7 +150,7 @@ def test_fused_lookup_input_equals_the_embedded_rows(model, row_groups):
     def run(make_input):
         with tf.GradientTape() as tape:
             tape.watch(table)
-            out, new_state = fused.sequence_kernel(layer, make_input(), layer_state, row_groups=row_groups)  # (B, T, H)
+            out, new_state = fused.sequence(layer, make_input(), layer_state, row_groups=row_groups)  # (B, T, H)
             loss = tf.reduce_sum(out * tf.sin(out)) + tf.reduce_sum(tf.concat(new_state, axis=1) ** 2)
         return [out.numpy()] + [tf.convert_to_tensor(g).numpy() for g in tape.gradient(loss, weights)]
 
@@ -160,25 +161,26 @@ def test_fused_lookup_input_equals_the_embedded_rows(model, row_groups):
     assert np.abs(got[1]).sum() > 0  # the table's gradient arrives
 
 
-def test_a_foreign_sequence_kernel_gets_the_embedded_rows(model):
-    """Only fused's own kernel takes fused.Lookup; any other gets (B, T, E) rows."""
+def test_the_model_runs_whatever_kernel_it_is_given(model):
+    """The seam: the model asks its kernel (or the call's) what the first layer reads and to run
+    each layer; only the fused kernel reads a fused.Lookup, the Keras kernel the (B, T, E) rows."""
     ids, state = random_inputs(model)
     seen = []
 
-    def keras_kernel(layer, x, layer_state):
-        seen.append(type(x))
-        out = layer(x, initial_state=list(layer_state))
-        return out[0], list(out[1:])
+    class Spy(Kernel):
+        def run_layer(self, layer, x, layer_state, training=False):
+            seen.append(type(x))
+            return super().run_layer(layer, x, layer_state, training)
 
-    model.sequence_kernel = keras_kernel
-    try:
-        logits, final = model(ids, state)
-    finally:
-        model.sequence_kernel = None
+    logits, final = model(ids, state, kernel=Spy())
     ref, ref_final = model(ids, state)
-    assert len(seen) == model.config.num_layers and fused.Lookup not in seen
+    assert seen[0] is not fused.Lookup and len(seen) == model.config.num_layers
     np.testing.assert_allclose(logits.numpy(), ref.numpy(), atol=1e-6)
     np.testing.assert_allclose(final.numpy(), ref_final.numpy(), atol=1e-6)
+    seen.clear()
+    fused_logits, _ = model(ids, state, kernel=Spy("fused", row_groups=1))
+    assert seen[0] is fused.Lookup and model.kernel == Kernel()  # the call's kernel did not stick
+    np.testing.assert_allclose(fused_logits.numpy(), ref.numpy(), atol=1e-5)
 
 
 def test_bfloat16_matmuls_stay_close_to_float32(model):
@@ -192,14 +194,10 @@ def test_bfloat16_matmuls_stay_close_to_float32(model):
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits))
         return loss.numpy(), [tf.convert_to_tensor(g).numpy() for g in tape.gradient(loss, model.trainable_variables)]
 
-    fused.enable(model)
-    try:
-        ref = loss_and_grads()
-        fused.set_matmul_dtype("bfloat16")
-        got = loss_and_grads()
-    finally:
-        fused.set_matmul_dtype(None)
-        fused.disable(model)
+    model.kernel = Kernel.fused()
+    ref = loss_and_grads()
+    model.kernel = Kernel.fused(matmul_dtype="bfloat16")
+    got = loss_and_grads()
     np.testing.assert_allclose(got[0], ref[0], rtol=1e-2)
     for g, r in zip(got[1], ref[1]):
         np.testing.assert_allclose(g, r, atol=3e-2 * max(1e-3, np.abs(r).max()))
@@ -220,7 +218,7 @@ def test_weight_drop_masks_the_recurrent_kernel_alike_in_keras_and_fused(kind):
         keras.utils.set_random_seed(5)
         model = CharRNN(ModelConfig(vocab_size=23, model=kind, hidden_size=12, num_layers=2, embedding_size=8, weight_drop=0.5))
         if use_fused:
-            fused.enable(model)
+            model.kernel = Kernel.fused()
 
         @tf.function
         def loss_and_grads():
@@ -247,11 +245,7 @@ def test_weight_drop_masks_the_recurrent_kernel_alike_in_keras_and_fused(kind):
 
 def test_fused_kernel_inside_tf_function(model):
     ids, state = random_inputs(model, steps=7)
-    fused.enable(model)
-    try:
-        logits, final = tf.function(lambda i, s: model(i, s, training=True))(ids, state)
-    finally:
-        fused.disable(model)
+    logits, final = tf.function(lambda i, s: model(i, s, training=True, kernel=Kernel.fused()))(ids, state)
     ref, ref_final = model(ids, state)
     np.testing.assert_allclose(logits.numpy(), ref.numpy(), atol=1e-5)
     np.testing.assert_allclose(final.numpy(), ref_final.numpy(), atol=1e-5)

@@ -1,5 +1,6 @@
 """Training on real text: loss goes down, checkpoints reload exactly, resume is exact, errors are clear."""
 
+import dataclasses
 import json
 import math
 import os
@@ -28,16 +29,14 @@ def test_other_cells_train(small_corpus, tmp_path, kind):
     assert math.isfinite(result["val_loss"]) and result["val_loss"] < 3.5
 
 
-def test_bfloat16_matmuls_train_and_the_next_float32_run_is_exact_again(small_corpus, tmp_path):
-    from tfcharrnn import fused
-
-    try:
-        result = train(tiny_config(small_corpus, tmp_path / "bf16", matmul_dtype="bfloat16", max_steps=20))
-        assert fused.MATMUL_DTYPE == "bfloat16" and math.isfinite(result["val_loss"]) and result["val_loss"] < 3.5
-        Trainer(tiny_config(small_corpus, tmp_path / "f32", max_steps=1))
-        assert fused.MATMUL_DTYPE is None
-    finally:
-        fused.set_matmul_dtype(None)
+def test_bfloat16_matmuls_train_and_stay_with_their_own_model(small_corpus, tmp_path):
+    """The matmul dtype is part of one trainer's kernel value, not process state: a float32 trainer
+    built afterwards in the same process is float32, and the bfloat16 one stays bfloat16."""
+    bf16 = Trainer(tiny_config(small_corpus, tmp_path / "bf16", matmul_dtype="bfloat16", max_steps=20))
+    result = bf16.run()
+    assert math.isfinite(result["val_loss"]) and result["val_loss"] < 3.5
+    f32 = Trainer(tiny_config(small_corpus, tmp_path / "f32", max_steps=1))
+    assert f32.model.kernel.matmul_dtype == "float32" and bf16.model.kernel.matmul_dtype == "bfloat16"
 
 
 def test_regularised_run_trains_and_its_checkpoint_keeps_the_settings(small_corpus, tmp_path):
@@ -64,10 +63,11 @@ def _sgd_trainer(cfg, groups):
     steps compare by their gradients, not by Adam's sign-like first update), run as ``groups`` row groups."""
     import keras
 
-    from tfcharrnn import fused
+    from tfcharrnn.kernels import Kernel
+    from tfcharrnn.paths import TrainPath
 
-    trainer = Trainer(cfg)
-    fused.enable(trainer.model, row_groups=groups)
+    path = TrainPath("step-groups", Kernel.fused(groups), step_groups=groups) if groups > 1 else TrainPath("fused", Kernel.fused(1))
+    trainer = Trainer(cfg, path=path)
     trainer.optimizer = keras.optimizers.SGD(learning_rate=1.0)
     trainer.optimizer.build(trainer.model.trainable_variables)
     trainer._build_steps()
@@ -86,18 +86,17 @@ def _batch(trainer, rows=8, steps=32):
 def test_a_whole_step_per_row_group_equals_the_batch_step(small_corpus, tmp_path, kind, regularisers):
     """Two row groups, each one XLA computation, give the step over the whole batch: loss, carried
     state, gradients; with dropout and weight drop, the very masks the batch step draws."""
-    from tfcharrnn import fused
-    from tfcharrnn.model import _gpu_visible
+    from tfcharrnn.kernels import gpu_visible
 
-    if _gpu_visible():
+    if gpu_visible():
         pytest.skip("on a GPU the Keras layers (cuDNN) run the step; row groups are a CPU path")
     got = []
     for groups in (1, 2):
         trainer = _sgd_trainer(tiny_config(small_corpus, tmp_path / str(groups), model=kind, max_steps=1, **regularisers), groups)
-        assert fused.row_groups(trainer.model, 8) == groups
+        assert trainer.path.groups_for(8) == groups
         before = [v.numpy() for v in trainer.model.trainable_variables]
         loss, state = trainer.train_step(*_batch(trainer))
-        assert trainer.group_grads.experimental_get_tracing_count() == (1 if groups > 1 else 0)  # the grouped path ran (or not)
+        assert trainer.steps.group_grads.experimental_get_tracing_count() == (1 if groups > 1 else 0)  # the grouped path ran (or not)
         deltas = [v.numpy() - b for v, b in zip(trainer.model.trainable_variables, before)]
         got.append((float(loss), state.numpy(), before, deltas, [g.state.numpy() for g in trainer.model.seed_generators()]))
     (loss1, state1, init1, d1, rng1), (loss2, state2, init2, d2, rng2) = got
@@ -153,15 +152,14 @@ def test_resume_is_exact(small_corpus, tmp_path, layout, regularised):
         common.update(dropout=0.3, weight_drop=0.3, weight_decay=0.1)
     straight = Trainer(tiny_config(small_corpus, tmp_path / "a", **common))
     straight.run()
-    half = tiny_config(small_corpus, tmp_path / "b", **common)
-    half.max_steps = 8
+    half = dataclasses.replace(tiny_config(small_corpus, tmp_path / "b", **common), max_steps=8)
     Trainer(half).run()
     resumed_cfg = tiny_config(small_corpus, tmp_path / "b", resume=True, **common)
     resumed = Trainer(resumed_cfg)
-    assert resumed.state["step"] == 8
+    assert resumed.state.step == 8
     resumed.run()
-    assert resumed.state["step"] == straight.state["step"] == 16
-    assert resumed.state["epoch"] == pytest.approx(straight.state["epoch"])
+    assert resumed.state.step == straight.state.step == 16
+    assert resumed.state.epoch == pytest.approx(straight.state.epoch)
     assert float(resumed.optimizer.iterations) == float(straight.optimizer.iterations)
     assert float(resumed.optimizer.learning_rate) == pytest.approx(float(straight.optimizer.learning_rate))
     for a, b in zip(straight.model.weights, resumed.model.weights):

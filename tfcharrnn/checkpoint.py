@@ -1,14 +1,17 @@
 """Checkpoints: a directory with the config, the vocabulary, the weights and the training state.
 
     from tfcharrnn.checkpoint import save_checkpoint, load_checkpoint, resolve_checkpoint
-    path = save_checkpoint(run_dir, "lm_lstm_epoch0.95_2.0681", model, vocab, optimizer, train_state)
+    path = save_checkpoint(run_dir, "lm_lstm_epoch0.95_2.0681", model, vocab, optimizer, train_state, run_arrays=arrays)
     ckpt = load_checkpoint("cv/")          # a run directory (its best, else latest) or one checkpoint
-    ckpt.model, ckpt.vocab, ckpt.config, ckpt.train_state
+    ckpt.model, ckpt.vocab, ckpt.config, ckpt.train_state, ckpt.optimizer, ckpt.run_arrays
 
 Layout of one checkpoint (torch-rnn's rule: everything needed to sample travels inside it):
     meta.json       format tag, ModelConfig, Vocabulary, training state, file checksums
     weights.npz     model variables by path (numpy, loaded with allow_pickle=False)
-    optimizer.npz   optimizer variables and the carried recurrent state (for exact resume)
+    optimizer.npz   the optimizer's variables (Adam's moments and step counter)
+    run_state.npz   the run's other arrays: the recurrent state carried into the next batch and the
+                    random streams of dropout and weight drop (tfcharrnn.training.state.RunArrays)
+Format 1 (before run_state.npz) kept those arrays inside optimizer.npz; such checkpoints load.
 A run directory also holds latest.json and best.json, each naming one checkpoint.
 
 Every file is written under a temporary name and renamed into place, and a checkpoint
@@ -23,7 +26,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 
@@ -31,57 +33,16 @@ import numpy as np
 
 from tfcharrnn.config import ModelConfig
 from tfcharrnn.errors import UserError
+from tfcharrnn.files import atomic_write_bytes, new_temp_dir, publish_dir, write_synced
 from tfcharrnn.vocab import Vocabulary
 
 FORMAT = "tfcharrnn-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 META = "meta.json"
 WEIGHTS = "weights.npz"
 OPTIMIZER = "optimizer.npz"
+RUN_STATE = "run_state.npz"
 POINTERS = ("latest", "best")
-
-
-# ---------------------------------------------------------------------------------------------
-# atomic files
-
-
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a server running as another user must read it
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(directory)
 
 
 def _npz_bytes(arrays: dict) -> bytes:
@@ -108,51 +69,31 @@ def optimizer_arrays(optimizer) -> dict:
     return {f"{i:04d}": np.asarray(v.numpy()) for i, v in enumerate(optimizer.variables)}
 
 
-def save_checkpoint(run_dir, name, model, vocab, optimizer=None, train_state=None, carry_state=None, pointers=("latest",),
-                    rng_states=None) -> str:
+def save_checkpoint(run_dir, name, model, vocab, optimizer=None, train_state=None, pointers=("latest",), run_arrays=None) -> str:
     """Write checkpoint ``run_dir/name`` atomically and update the named pointers."""
     os.makedirs(run_dir, exist_ok=True)
-    weights = _npz_bytes(model_arrays(model))
-    opt = optimizer_arrays(optimizer)
-    if carry_state is not None:
-        opt["carry_state"] = np.asarray(carry_state)
-    for i, state in enumerate(rng_states or ()):
-        opt[f"rng_{i:04d}"] = np.asarray(state)
-    opt_bytes = _npz_bytes(opt)
+    files = {WEIGHTS: _npz_bytes(model_arrays(model)), OPTIMIZER: _npz_bytes(optimizer_arrays(optimizer)),
+             RUN_STATE: _npz_bytes(dict(run_arrays or {}))}
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "config": model.config.to_dict(),
         "vocab": vocab.to_dict(),
         "train_state": train_state or {},
-        "files": {WEIGHTS: _sha256(weights), OPTIMIZER: _sha256(opt_bytes)},
+        "files": {fname: _sha256(data) for fname, data in files.items()},
     }
-    final = os.path.join(run_dir, name)
-    tmp = tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=run_dir)
-    os.chmod(tmp, 0o777 & ~_umask())
+    files[META] = json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8")
+    tmp = new_temp_dir(run_dir, f".tmp-{name}-")
     try:
-        for fname, data in ((WEIGHTS, weights), (OPTIMIZER, opt_bytes), (META, json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8"))):
-            with open(os.path.join(tmp, fname), "wb") as f:  # plain open: default permissions
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-        _fsync_dir(tmp)
-        if os.path.exists(final):
-            # Same name again (same epoch and loss): swap, then drop the old one.
-            old = tempfile.mkdtemp(prefix=f".old-{name}-", dir=run_dir)
-            os.rmdir(old)
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-        _fsync_dir(run_dir)
+        for fname, data in files.items():
+            write_synced(os.path.join(tmp, fname), data)
+        publish_dir(tmp, os.path.join(run_dir, name))  # the same name again (same epoch and loss) swaps
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     for pointer in pointers:
         write_pointer(run_dir, pointer, name, train_state)
-    return final
+    return os.path.join(run_dir, name)
 
 
 def write_pointer(run_dir, pointer, name, train_state=None) -> None:
@@ -216,7 +157,8 @@ class Checkpoint:
     vocab: Vocabulary
     train_state: dict
     weights: dict
-    optimizer: dict = field(repr=False)
+    optimizer: dict = field(repr=False)  # the optimizer's variables by index ("0000", ...)
+    run_arrays: dict = field(default_factory=dict, repr=False)  # carry_state, rng_0000, ...
     _model: object = field(default=None, repr=False)
 
     @property
@@ -292,8 +234,15 @@ def load_checkpoint(path: str, with_optimizer: bool = True) -> Checkpoint:
         raise UserError(f"checkpoint {path!r} is inconsistent: config says {config.vocab_size} characters, vocabulary has {vocab.size}")
     files = meta.get("files", {})
     weights = _read_npz(path, WEIGHTS, files.get(WEIGHTS))
-    optimizer = _read_npz(path, OPTIMIZER, files.get(OPTIMIZER)) if with_optimizer else {}
-    return Checkpoint(path=path, config=config, vocab=vocab, train_state=meta.get("train_state", {}), weights=weights, optimizer=optimizer)
+    optimizer, run_arrays = {}, {}
+    if with_optimizer:
+        optimizer = _read_npz(path, OPTIMIZER, files.get(OPTIMIZER))
+        if RUN_STATE in files:
+            run_arrays = _read_npz(path, RUN_STATE, files[RUN_STATE])
+        else:  # format 1: the run's arrays sat beside the optimizer's variables
+            run_arrays = {k: optimizer.pop(k) for k in list(optimizer) if not k.isdigit()}
+    return Checkpoint(path=path, config=config, vocab=vocab, train_state=meta.get("train_state", {}), weights=weights,
+                      optimizer=optimizer, run_arrays=run_arrays)
 
 
 def build_model(config: ModelConfig, weights: dict, source: str = "checkpoint"):
@@ -318,7 +267,7 @@ def assign_weights(model, weights: dict, source: str = "checkpoint") -> None:
 
 def restore_optimizer(optimizer, model, arrays: dict, source: str = "checkpoint") -> None:
     """Load saved optimizer variables (Adam moments, iteration counter) into ``optimizer``."""
-    saved = {k: v for k, v in arrays.items() if k.isdigit()}  # not carry_state, rng_*
+    saved = {k: v for k, v in arrays.items() if k.isdigit()}
     if not saved:
         return
     if not optimizer.built:

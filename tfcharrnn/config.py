@@ -3,6 +3,7 @@
     from tfcharrnn.config import ModelConfig
     config = ModelConfig(vocab_size=65, model="lstm", hidden_size=256, num_layers=2)
     ModelConfig.from_dict(config.to_dict()) == config
+    ModelConfig(vocab_size=65, **train_config.model_fields())   # from the training flags
     model = CharRNN(config)              # tfcharrnn.model
 """
 
@@ -17,8 +18,10 @@ MODEL_KINDS = ("lstm", "gru", "rnn")
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    vocab_size: int
+class ModelFields:
+    """The architecture's hyperparameters: train.py's model flags, and (with the vocabulary size)
+    what every checkpoint stores. Defined once here; ModelConfig and TrainConfig both extend it."""
+
     model: str = "lstm"  # lstm | gru | rnn
     hidden_size: int = 256
     num_layers: int = 2
@@ -26,17 +29,33 @@ class ModelConfig:
     dropout: float = 0.0  # between layers and before the output layer, training only
     weight_drop: float = 0.0  # DropConnect on the recurrent kernels (AWD-LSTM), one mask per batch, training only
 
-    def __post_init__(self):
+    def check_model_fields(self) -> None:
+        """UserError naming the flag when a model field is out of range."""
         if self.model not in MODEL_KINDS:
             raise UserError(f"--model {self.model!r} is not known; use one of {', '.join(MODEL_KINDS)}")
-        for name in ("vocab_size", "hidden_size", "num_layers", "embedding_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise UserError(f"--{name} must be a positive integer, got {value!r}")
+        for name in ("hidden_size", "num_layers", "embedding_size"):
+            _check_positive_int(name, getattr(self, name))
         if not 0.0 <= self.dropout < 1.0:
             raise UserError(f"--dropout must be in [0, 1), got {self.dropout}")
         if not 0.0 <= self.weight_drop < 1.0:
             raise UserError(f"--weight_drop must be in [0, 1), got {self.weight_drop}")
+
+    def model_fields(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(ModelFields)}
+
+
+def _check_positive_int(name, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise UserError(f"--{name} must be a positive integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ModelConfig(ModelFields):
+    vocab_size: int = dataclasses.field(kw_only=True)
+
+    def __post_init__(self):
+        _check_positive_int("vocab_size", self.vocab_size)
+        self.check_model_fields()
 
     @property
     def states_per_layer(self) -> int:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tfcharrnn.errors import UserError
+from tfcharrnn.files import atomic_write_bytes, read_text_file
 from tfcharrnn.vocab import Vocabulary, id_dtype
 
 TEXT_SUFFIXES = (".txt", ".text", ".md", ".rst", ".csv", ".tsv", ".json", ".py", ".c", ".h", ".js", ".html", ".xml", ".tex")
@@ -68,29 +69,7 @@ def resolve_paths(spec: str) -> list[str]:
 
 def read_text(paths: list[str], encoding: str = "utf-8", byte_mode: bool = False) -> str:
     """Concatenated text of the files; in byte mode the latin-1 view of their bytes."""
-    parts = []
-    for path in paths:
-        try:
-            with open(path, "rb") as f:
-                raw = f.read()
-        except OSError as e:
-            raise UserError(f"cannot read {path!r}: {e.strerror}; check the path and permissions") from None
-        if byte_mode:
-            parts.append(raw.decode("latin-1"))
-            continue
-        try:
-            parts.append(raw.decode(encoding))
-        except LookupError:
-            raise UserError(f"unknown --encoding {encoding!r}; use a Python codec name such as utf-8 or latin-1") from None
-        except UnicodeDecodeError as e:
-            raise UserError(
-                f"{path!r} is not valid {encoding} text (bad byte at offset {e.start}); "
-                "pass --encoding (e.g. latin-1) or --byte_mode to model raw bytes"
-            ) from None
-    text = "".join(parts)
-    if encoding.lower().replace("-", "") in ("utf8", "utf8sig") and text.startswith("\ufeff"):
-        text = text[1:]
-    return text
+    return "".join(read_text_file(path, encoding, byte_mode) for path in paths)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,8 +122,6 @@ def encode_files(paths, encoding="utf-8", byte_mode=False, use_cache=True) -> tu
     if use_cache:
         try:
             os.makedirs(_cache_dir(), exist_ok=True)
-            from tfcharrnn.checkpoint import atomic_write_bytes  # local: avoids an import cycle
-
             tmp = ids_path + f".tmp{os.getpid()}.npy"
             np.save(tmp, ids, allow_pickle=False)
             os.replace(tmp, ids_path)
@@ -318,25 +295,26 @@ def _prefetched(ds):
     return ds.prefetch(2).with_options(options)
 
 
-def eval_chunks(ids: np.ndarray, rows: int = 64, chunk: int = 100):
-    """Validation text as ``rows`` contiguous streams cut into chunks: list of (x, y) numpy pairs.
+def score_layout(ids, rows: int = 1):
+    """A text laid out to be scored: (x, y, w), each (R, L). The n - 1 predictions of ids (every
+    character after the first) are cut into ``rows`` contiguous segments read side by side, so a
+    model carrying its state along a row predicts each character from all of its segment before
+    it; w is 1 on a real prediction and 0 on the padding that fills the last row.
 
-    The state is carried from chunk to chunk, so every character is predicted with all the
-    preceding text of its row as context: the loss is the model's real per-character loss.
+    Used by the trainer's validation, scripts/evaluate.py and the LiteRT model's loss alike. With
+    rows = 1 the loss is exact; each extra row starts from the zero state (a little less context
+    for its first characters).
     """
-    n = len(ids)
-    rows = max(1, min(rows, (n - 1) // 2))
-    row_len = (n - 1) // rows
-    if row_len < 1:
-        return []
-    base = np.arange(rows)[:, None] * row_len
-    out = []
-    for j in range(0, row_len, chunk):
-        t = min(chunk, row_len - j)
-        index = base + j + np.arange(t + 1)[None, :]  # (R, t+1)
-        w = np.asarray(ids)[index].astype(np.int32)
-        out.append((w[:, :-1], w[:, 1:]))
-    return out
+    ids = np.asarray(ids).reshape(-1)
+    m = len(ids) - 1  # prediction positions
+    if m < 1:
+        raise UserError("the text is too short to score; pass at least two characters")
+    rows = max(1, min(int(rows), m))
+    length = -(-m // rows)
+    pos = np.arange(rows)[:, None] * length + np.arange(length)[None, :]  # (R, L) input positions
+    valid = pos < m
+    safe = np.where(valid, pos, 0)
+    return ids[safe].astype(np.int32), ids[safe + 1].astype(np.int32), valid.astype(np.float32)
 
 
 def describe(corpus: Corpus) -> str:

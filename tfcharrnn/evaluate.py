@@ -45,7 +45,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tfcharrnn.data import score_layout
 from tfcharrnn.errors import UserError
+from tfcharrnn.files import read_text_file
 from tfcharrnn.vocab import Vocabulary, describe_chars
 
 DEFAULT_CHUNK = 2048
@@ -104,9 +106,9 @@ def _checkpoint_scorer(path: str, fused: bool = True) -> Scorer:
     ckpt = load_checkpoint(path, with_optimizer=False)
     model, cfg = ckpt.model, ckpt.config
     if fused:
-        from tfcharrnn import fused as fused_lib
+        from tfcharrnn.kernels import Kernel
 
-        fused_lib.enable(model)  # used only when no GPU is visible; same function as the Keras layers
+        model.kernel = Kernel.fused()  # used only when no GPU is visible; same function as the Keras layers
     spec = [tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.float32),
             tf.TensorSpec([None, cfg.num_states, cfg.hidden_size], tf.float32)]
 
@@ -193,25 +195,9 @@ def read_eval_file(path: str, encoding: str = "utf-8", byte_mode: bool = False) 
         raise UserError(f"text file {path!r} does not exist; check the path")
     if os.path.isdir(path):
         raise UserError(f"{path!r} is a directory; pass one text file")
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise UserError(f"cannot read {path!r}: {e.strerror}; check the path and permissions") from None
-    if not raw:
+    if os.path.getsize(path) == 0:
         raise UserError(f"{path!r} is empty; pass a file with text in it")
-    if byte_mode:
-        return raw.decode("latin-1")
-    try:
-        text = raw.decode(encoding)
-    except LookupError:
-        raise UserError(f"unknown --encoding {encoding!r}; use a Python codec name such as utf-8 or latin-1") from None
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path!r} is not valid {encoding} text (bad byte at offset {e.start}); "
-                        "pass its --encoding (e.g. --encoding latin-1)") from None
-    if text.startswith("\ufeff") and encoding.lower().replace("-", "").replace("_", "") in ("utf8", "utf8sig"):
-        text = text[1:]
-    return text
+    return read_text_file(path, encoding, byte_mode, encoding_hint="pass its --encoding (e.g. --encoding latin-1)")
 
 
 def encode_known(vocab: Vocabulary, text: str):
@@ -222,20 +208,6 @@ def encode_known(vocab: Vocabulary, text: str):
     bad = set(unknown)
     known = "".join(c for c in text if c not in bad)
     return (vocab.encode(known) if known else np.zeros(0, vocab.dtype)), len(text) - len(known), unknown
-
-
-def _rows_layout(ids: np.ndarray, rows: int):
-    """(x, y, w) each (R, L): row r predicts positions r*L+1 .. (r+1)*L of ids; w is 0 on padding."""
-    m = len(ids) - 1  # prediction positions
-    rows = max(1, min(int(rows), m))
-    length = -(-m // rows)
-    pos = np.arange(rows)[:, None] * length + np.arange(length)[None, :]  # (R, L) input positions
-    valid = pos < m
-    safe = np.where(valid, pos, 0)
-    ids = np.asarray(ids)
-    x = ids[safe].astype(np.int32)
-    y = ids[safe + 1].astype(np.int32)
-    return x, y, valid.astype(np.float32)
 
 
 def evaluate_text(model, text: str, *, rows: int = 1, chunk_length: int = DEFAULT_CHUNK, fused: bool = True, log=None) -> dict:
@@ -256,7 +228,7 @@ def evaluate_text(model, text: str, *, rows: int = 1, chunk_length: int = DEFAUL
     if len(ids) < 2:
         raise UserError(f"the text has {len(ids)} {unit}(s) the model knows ({unknown_count} unknown: {describe_chars(unknown)}); "
                         f"at least 2 are needed to score one prediction")
-    x, y, w = _rows_layout(ids, rows)
+    x, y, w = score_layout(ids, rows)
     state = scorer.initial_state(x.shape[0])
     total = 0.0
     t0 = time.perf_counter()

@@ -339,7 +339,8 @@ def export_saved_model(model, vocab, name: str, *, base_dir: str = "saved_models
     """
     import tensorflow as tf
 
-    from tfcharrnn.checkpoint import _fsync_dir, atomic_write_bytes
+    from tfcharrnn.files import atomic_write_bytes
+    from tfcharrnn.files import fsync_dir as _fsync_dir
 
     log = log or (lambda *_: None)
     _check_name(name)

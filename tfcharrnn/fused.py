@@ -1,9 +1,11 @@
 """Fused LSTM / GRU / SimpleRNN sequences for CPU training, on the Keras layers' own weights.
 
     from tfcharrnn import fused
-    fused.enable(model)          # model.call now runs these kernels whenever no GPU is visible
-    fused.disable(model)         # back to the Keras layers (cuDNN on a GPU)
-    fused.enable(model, row_groups=1)  # one loop over the whole batch (default BATCH_SPLITS = 2 groups)
+    hs, state = fused.sequence(model.rnn_layers[0], x, state)              # x (B, T, E) -> (B, T, H)
+    hs, state = fused.sequence(layer, x, state, row_groups=2, options=fused.Options("bfloat16"))
+
+A model reaches these through the kernel seam (tfcharrnn.kernels: ``CharRNN(config,
+kernel=Kernel.fused())``); nothing here is switched by module state: every choice is an argument.
 
 Why: a Keras RNN layer on a CPU steps its cell through a while loop and lets autodiff
 differentiate that loop, so every time step pays for an input matmul, a dozen small ops of
@@ -12,29 +14,22 @@ executor overhead and, on the way back, its own weight-gradient matmuls. Here, a
     ops, so autodiff gives dW = x^T dz and dx = dz W^T), and the recurrent kernel's gradient
     dR = h_prev^T dz is one matmul after the backward loop (2-D matmuls on time-major (T*B, .)
     matrices, where oneDNN runs near the matmul peak; the loops' custom gradient returns dz);
-    the first layer gets ``Lookup(ids, embedding table)`` instead of the embedded rows, and its
-    projection is a lookup in table @ W + b: three (V, E) matmuls and a scatter-add replace three
-    of (T*B, E) (model.call does this; -4% step time for the 2x128 LSTM on 2 cores);
+    the first layer may get ``Lookup(ids, embedding table)`` instead of the embedded rows, and its
+    projection is then a lookup in table @ W + b: three (V, E) matmuls and a scatter-add replace
+    three of (T*B, E);
   * the loop does only the recurrent matmul h @ R and the gate arithmetic; the backward loop
     carries dh (and dc), and every gate derivative that does not depend on them is computed for
     all steps at once before it;
-  * the rows of a batch run as two independent groups (``BATCH_SPLITS``), whose loops the
-    executor runs at the same time on two cores (a loop step's matmul is too small for the
-    intra-op pool to split well; benchmark on 2 cores, same run: +39% small 2x128 LSTM in a
-    focused run, +9% 2x512 LSTM, +10% 2x512 GRU; about nothing for 2x512 at batch 32). The
-    trainer goes further: it splits the batch itself and runs each group's whole step (every
-    layer, the loss, the backward pass) as one XLA computation, with the kernels told to run one
-    group (``row_groups(model, batch)``, ``one_group(model)``; see training._build_steps);
-  * the two loops (forward and backward) are compiled with XLA (``LOOP_JIT``): the gate
-    arithmetic of a step becomes one or two fused kernels instead of a dozen TensorFlow ops, each
-    of which costs microseconds of executor overhead, which is what a small model on a CPU is
-    bound by. Set ``fused.LOOP_JIT = False`` (before the first trace) for plain while loops.
-``fused.set_matmul_dtype("bfloat16")`` is an opt-in mixed precision: the large matmuls outside
-the loops take bfloat16 operands (2-3x faster on CPUs with AVX512_BF16 / AMX), the recurrence
-stays float32; results then differ from the Keras layers by bfloat16 rounding.
-By default the functions compute exactly what the Keras cells compute in float32 (tests compare them
+  * ``row_groups`` > 1 runs the rows of a batch as independent groups, whose loops the executor
+    runs at the same time on different cores (a loop step's matmul is too small for the intra-op
+    pool to split well);
+  * the two loops (forward and backward) are compiled with XLA (``Options.compile_loops``): the
+    gate arithmetic of a step becomes one or two fused kernels instead of a dozen TensorFlow ops,
+    each of which costs microseconds of executor overhead, which is what a small model on a CPU
+    is bound by.
+In float32 the functions compute exactly what the Keras cells compute (tests compare them
 against the layers and a naive NumPy reference), so checkpoints, sampling and export don't care
-which path trained the weights.
+which path trained the weights. docs/performance.md has the measurements behind these choices.
 
 LSTM trick: tanh(x) = 2 * sigmoid(2x) - 1, so the cell-candidate columns are pre-scaled by 2
 and one sigmoid covers all four gates.
@@ -43,56 +38,46 @@ and one sigmoid covers all four gates.
 from __future__ import annotations
 
 import collections
-import contextlib
 import functools
-import os
+from typing import NamedTuple
 
 import tensorflow as tf
 
-LOOP_JIT = True  # XLA-compile the recurrent loops (read when a model's step is traced)
-# Row groups per sequence (read at trace time): the rows of a batch are independent, so their
-# loops can run on different cores at once. A loop's step is too small for the intra-op pool to
-# split a matmul well (measured: two half-batch loops side by side take ~0.6-0.8 of one loop over
-# the whole batch); 1 = one loop over the whole batch.
-BATCH_SPLITS = 2 if (os.cpu_count() or 1) >= 2 else 1
-MATMUL_DTYPE = None  # None: float32 everywhere (the default, exact); "bfloat16": see set_matmul_dtype
 
-_COMPILED = {}
+class Options(NamedTuple):
+    """What a kernel call may vary, passed in (never read from module state).
 
-
-def set_matmul_dtype(dtype=None) -> None:
-    """Opt-in mixed precision: "bfloat16" runs the large matmuls outside the loops (the input
-    projection, the weight gradients and the input gradient) with bfloat16 operands, which CPUs
+    matmul_dtype "bfloat16" is an opt-in mixed precision: the large matmuls outside the loops (the
+    input projection, the weight gradients, the input gradient) take bfloat16 operands, which CPUs
     with AVX512_BF16 or AMX run 2-3x faster; the recurrence, the gates and the weights stay
-    float32. Results differ from the Keras layers by bfloat16 rounding (about 3 significant
-    digits). None restores exact float32. Takes effect for steps traced afterwards."""
-    global MATMUL_DTYPE
-    if dtype not in (None, "float32", "bfloat16"):
-        raise ValueError(f"matmul dtype {dtype!r}: use None (float32) or 'bfloat16'")
-    MATMUL_DTYPE = None if dtype in (None, "float32") else dtype
+    float32, and results differ from the Keras layers by bfloat16 rounding (about 3 significant
+    digits). compile_loops False runs the two loops as plain tf.while_loops (no XLA).
+    """
+
+    matmul_dtype: str = "float32"
+    compile_loops: bool = True
 
 
-def _mm(a, b, **kwargs):
-    """tf.matmul, with bfloat16 operands when MATMUL_DTYPE asks for them (float32 result)."""
-    if MATMUL_DTYPE is None:
+
+def _mm(a, b, options: Options, **kwargs):
+    """tf.matmul, with bfloat16 operands when the options ask for them (float32 result)."""
+    if options.matmul_dtype == "float32":
         return tf.matmul(a, b, **kwargs)
-    return tf.cast(tf.matmul(tf.cast(a, MATMUL_DTYPE), tf.cast(b, MATMUL_DTYPE), **kwargs), a.dtype)
+    dtype = tf.as_dtype(options.matmul_dtype)
+    return tf.cast(tf.matmul(tf.cast(a, dtype), tf.cast(b, dtype), **kwargs), a.dtype)
 
 
+@functools.cache
 def _compiled(fn):
-    """fn itself, or its XLA-compiled tf.function (one per function, shared by every model)."""
-    if not LOOP_JIT:
-        return fn
-    compiled = _COMPILED.get(fn)
-    if compiled is None:
-        compiled = _COMPILED[fn] = tf.function(fn, jit_compile=True, autograph=False)
-    return compiled
+    """fn's XLA-compiled tf.function (one per function, shared by every model)."""
+    return tf.function(fn, jit_compile=True, autograph=False)
 
 
-def _run(fn, *args):
-    """fn(*args), compiled; the inputs are cut from any tape: the custom gradient below is the
-    gradient, and a tape watching the compiled call would ask XLA for a differentiable loop."""
-    return _compiled(fn)(*[tf.stop_gradient(a) for a in args])
+def _run(fn, options: Options, *args):
+    """fn(*args), compiled unless the options say not; the inputs are cut from any tape: the custom
+    gradient below is the gradient, and a tape watching the compiled call would ask XLA for a
+    differentiable loop."""
+    return (_compiled(fn) if options.compile_loops else fn)(*[tf.stop_gradient(a) for a in args])
 
 
 class Lookup(collections.namedtuple("Lookup", ["ids", "table"])):
@@ -101,8 +86,8 @@ class Lookup(collections.namedtuple("Lookup", ["ids", "table"])):
     three matmuls of (T * B) rows by E (x @ W, and dW, dx on the way back) become three of V rows."""
 
 
-def _rows(x):
-    """Batch rows of a layer input: (B, T, E) tensor or Lookup."""
+def batch_rows(x):
+    """Batch rows of a layer input: (B, T, E) tensor or Lookup (static, None if unknown)."""
     return x.ids.shape[0] if isinstance(x, Lookup) else x.shape[0]
 
 
@@ -112,15 +97,15 @@ def _split_rows(x, parts):
     return tf.split(x, parts)
 
 
-def _input_projection(x, kernel, bias):
+def _input_projection(x, kernel, bias, options: Options):
     """x (B, T, E) or Lookup -> x @ W + b for every step at once, time-major (T, B, G). Plain ops:
     autodiff gives the weight and input gradients as large matmuls (for a Lookup: a scatter-add
     of the rows into (V, G), then (V, E) matmuls)."""
     if isinstance(x, Lookup):
-        return tf.gather(_mm(tf.convert_to_tensor(x.table), kernel) + bias, tf.transpose(x.ids))  # (T, B, G)
+        return tf.gather(_mm(tf.convert_to_tensor(x.table), kernel, options) + bias, tf.transpose(x.ids))  # (T, B, G)
     batch = tf.shape(x)[0]
     x2, steps = _time_major_2d(x)
-    return tf.reshape(_mm(x2, kernel) + bias, [steps, batch, -1])  # one matmul for every step
+    return tf.reshape(_mm(x2, kernel, options) + bias, [steps, batch, -1])  # one matmul for every step
 
 
 def _array(like, steps, element_shape):
@@ -133,9 +118,9 @@ def _time_major_2d(x):
     return tf.reshape(tf.transpose(x, [1, 0, 2]), [-1, tf.shape(x)[2]]), steps
 
 
-def _recurrent_grad(h_prev, dz):
+def _recurrent_grad(h_prev, dz, options: Options):
     """dR = h_prev^T dz over every step and row: h_prev (T, B, H), dz (T, B, G) -> (H, G), one matmul."""
-    return _mm(tf.reshape(h_prev, [-1, tf.shape(h_prev)[2]]), tf.reshape(dz, [-1, tf.shape(dz)[2]]), transpose_a=True)
+    return _mm(tf.reshape(h_prev, [-1, tf.shape(h_prev)[2]]), tf.reshape(dz, [-1, tf.shape(dz)[2]]), options, transpose_a=True)
 
 
 def _shifted(first, seq):
@@ -188,27 +173,33 @@ def _lstm_backward(d_out, d_h, d_c, gs, cs, c0, recurrent):
     return dzs.stack(), dh0, dc0
 
 
-@tf.custom_gradient
-def _lstm_recurrence(xw, recurrent, h0, c0):
-    """xw (T, B, 4H) -> (B, T, H), h_T, c_T; the gradient of xw is dz, the gates' pre-activations'."""
-    out, h_last, c_last, h_prev, gs, cs = _run(_lstm_forward, xw, h0, c0, recurrent)
+@functools.cache
+def _lstm_recurrence(options: Options):
+    """The recurrence for these options (a custom gradient cannot take non-tensor arguments)."""
 
-    def grad(d_out, d_h, d_c):
-        dz, dh0, dc0 = _run(_lstm_backward, d_out, d_h, d_c, gs, cs, c0, recurrent)  # (T, B, 4H)
-        return dz, _recurrent_grad(h_prev, dz), dh0, dc0
+    @tf.custom_gradient
+    def recurrence(xw, recurrent, h0, c0):
+        """xw (T, B, 4H) -> (B, T, H), h_T, c_T; the gradient of xw is dz, the gates' pre-activations'."""
+        out, h_last, c_last, h_prev, gs, cs = _run(_lstm_forward, options, xw, h0, c0, recurrent)
 
-    return (out, h_last, c_last), grad
+        def grad(d_out, d_h, d_c):
+            dz, dh0, dc0 = _run(_lstm_backward, options, d_out, d_h, d_c, gs, cs, c0, recurrent)  # (T, B, 4H)
+            return dz, _recurrent_grad(h_prev, dz, options), dh0, dc0
+
+        return (out, h_last, c_last), grad
+
+    return recurrence
 
 
-def lstm_sequence(x, kernel, recurrent, bias, h0, c0):
+def lstm_sequence(x, kernel, recurrent, bias, h0, c0, options: Options = Options()):
     """x (B, T, E) or Lookup; kernel (E, 4H), recurrent (H, 4H), bias (4H,), their c-columns doubled.
 
     Returns (B, T, H), h_T, c_T.
     """
-    return _lstm_recurrence(_input_projection(x, kernel, bias), recurrent, h0, c0)
+    return _lstm_recurrence(options)(_input_projection(x, kernel, bias, options), recurrent, h0, c0)
 
 
-def lstm_layer(layer, x, state):
+def lstm_layer(layer, x, state, options: Options = Options()):
     """Keras LSTM layer weights, x (B, T, E) or Lookup, state [h, c] -> (B, T, H), [h, c]."""
     cell = layer.cell
     units = cell.units
@@ -216,7 +207,7 @@ def lstm_layer(layer, x, state):
     kernel = tf.convert_to_tensor(cell.kernel) * scale
     recurrent = tf.convert_to_tensor(cell.recurrent_kernel) * scale
     bias = tf.convert_to_tensor(cell.bias) * scale
-    hs, h, c = lstm_sequence(x, kernel, recurrent, bias, state[0], state[1])
+    hs, h, c = lstm_sequence(x, kernel, recurrent, bias, state[0], state[1], options)
     return hs, [h, c]
 
 
@@ -269,29 +260,33 @@ def _gru_backward(d_out, d_h, h_prev, saved, recurrent):
     return dx, dm, tf.reduce_sum(dm, axis=[0, 1]), dh0
 
 
-@tf.custom_gradient
-def _gru_recurrence(xw, recurrent, recurrent_bias, h0):
-    """xw (T, B, 3H) -> (B, T, H), h_T; the gradient of xw is the input side's."""
-    out, h_last, h_prev, saved = _run(_gru_forward, xw, h0, recurrent, recurrent_bias)
+@functools.cache
+def _gru_recurrence(options: Options):
+    @tf.custom_gradient
+    def recurrence(xw, recurrent, recurrent_bias, h0):
+        """xw (T, B, 3H) -> (B, T, H), h_T; the gradient of xw is the input side's."""
+        out, h_last, h_prev, saved = _run(_gru_forward, options, xw, h0, recurrent, recurrent_bias)
 
-    def grad(d_out, d_h):
-        dx, dm, d_recurrent_bias, dh0 = _run(_gru_backward, d_out, d_h, h_prev, saved, recurrent)  # (T, B, 3H) x 2
-        return dx, _recurrent_grad(h_prev, dm), d_recurrent_bias, dh0
+        def grad(d_out, d_h):
+            dx, dm, d_recurrent_bias, dh0 = _run(_gru_backward, options, d_out, d_h, h_prev, saved, recurrent)  # (T, B, 3H) x 2
+            return dx, _recurrent_grad(h_prev, dm, options), d_recurrent_bias, dh0
 
-    return (out, h_last), grad
+        return (out, h_last), grad
+
+    return recurrence
 
 
-def gru_sequence(x, kernel, recurrent, input_bias, recurrent_bias, h0):
+def gru_sequence(x, kernel, recurrent, input_bias, recurrent_bias, h0, options: Options = Options()):
     """x (B, T, E) or Lookup; kernel (E, 3H), recurrent (H, 3H), biases (3H,) -> (B, T, H), h_T."""
-    return _gru_recurrence(_input_projection(x, kernel, input_bias), recurrent, recurrent_bias, h0)
+    return _gru_recurrence(options)(_input_projection(x, kernel, input_bias, options), recurrent, recurrent_bias, h0)
 
 
-def gru_layer(layer, x, state):
+def gru_layer(layer, x, state, options: Options = Options()):
     cell = layer.cell
     if not cell.reset_after:
         raise ValueError("fused GRU supports reset_after=True (the Keras and cuDNN default) only")
     bias = tf.convert_to_tensor(cell.bias)  # (2, 3H): input bias, recurrent bias
-    hs, h = gru_sequence(x, tf.convert_to_tensor(cell.kernel), tf.convert_to_tensor(cell.recurrent_kernel), bias[0], bias[1], state[0])
+    hs, h = gru_sequence(x, tf.convert_to_tensor(cell.kernel), tf.convert_to_tensor(cell.recurrent_kernel), bias[0], bias[1], state[0], options)
     return hs, [h]
 
 
@@ -325,87 +320,46 @@ def _rnn_backward(d_out, d_h, hs, recurrent):
     return das.stack(), dh0
 
 
-@tf.custom_gradient
-def _rnn_recurrence(xw, recurrent, h0):
-    """xw (T, B, H) -> (B, T, H), h_T; the gradient of xw is that of the pre-activations."""
-    out, h_last, h_prev, hs = _run(_rnn_forward, xw, h0, recurrent)
+@functools.cache
+def _rnn_recurrence(options: Options):
+    @tf.custom_gradient
+    def recurrence(xw, recurrent, h0):
+        """xw (T, B, H) -> (B, T, H), h_T; the gradient of xw is that of the pre-activations."""
+        out, h_last, h_prev, hs = _run(_rnn_forward, options, xw, h0, recurrent)
 
-    def grad(d_out, d_h):
-        da, dh0 = _run(_rnn_backward, d_out, d_h, hs, recurrent)  # (T, B, H)
-        return da, _recurrent_grad(h_prev, da), dh0
+        def grad(d_out, d_h):
+            da, dh0 = _run(_rnn_backward, options, d_out, d_h, hs, recurrent)  # (T, B, H)
+            return da, _recurrent_grad(h_prev, da, options), dh0
 
-    return (out, h_last), grad
+        return (out, h_last), grad
+
+    return recurrence
 
 
-def rnn_sequence(x, kernel, recurrent, bias, h0):
+def rnn_sequence(x, kernel, recurrent, bias, h0, options: Options = Options()):
     """x (B, T, E) or Lookup; kernel (E, H), recurrent (H, H), bias (H,) -> (B, T, H), h_T."""
-    return _rnn_recurrence(_input_projection(x, kernel, bias), recurrent, h0)
+    return _rnn_recurrence(options)(_input_projection(x, kernel, bias, options), recurrent, h0)
 
 
-def rnn_layer(layer, x, state):
+def rnn_layer(layer, x, state, options: Options = Options()):
     cell = layer.cell
-    hs, h = rnn_sequence(x, tf.convert_to_tensor(cell.kernel), tf.convert_to_tensor(cell.recurrent_kernel), tf.convert_to_tensor(cell.bias), state[0])
+    hs, h = rnn_sequence(x, tf.convert_to_tensor(cell.kernel), tf.convert_to_tensor(cell.recurrent_kernel), tf.convert_to_tensor(cell.bias), state[0], options)
     return hs, [h]
 
 
 # ---------------------------------------------------------------------------------------------
 
-_KERNELS = {"lstm": lstm_layer, "gru": gru_layer, "rnn": rnn_layer}
+_LAYERS = {"LSTM": lstm_layer, "GRU": gru_layer, "SimpleRNN": rnn_layer}
 
 
-def _parts(row_groups, batch) -> int:
-    """Row groups for a batch of ``batch`` rows: BATCH_SPLITS (or the override) when they divide it
-    into groups of two or more rows, else 1."""
-    parts = BATCH_SPLITS if row_groups is None else row_groups
-    if parts <= 1 or batch is None or batch % parts or batch // parts < 2:
-        return 1
-    return parts
-
-
-def sequence_kernel(layer, x, state, row_groups=None):
-    """Dispatch on the layer kind: (layer, x (B, T, E) or Lookup, [state]) -> ((B, T, H), [state])."""
-    name = type(layer).__name__
-    kernel = _KERNELS[{"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "rnn"}[name]]
-    parts = _parts(row_groups, _rows(x))
-    if parts == 1:
-        return kernel(layer, x, list(state))
-    # Independent row groups: the executor runs their loops (forward and backward) at the same
-    # time on different cores; the weights' gradients add up over the groups by autodiff.
-    outs = [kernel(layer, xs, list(ss)) for xs, *ss in zip(_split_rows(x, parts), *[tf.split(s, parts) for s in state])]
+def sequence(layer, x, state, row_groups: int = 1, options: Options = Options()):
+    """A Keras LSTM / GRU / SimpleRNN layer's weights over x (B, T, E) or Lookup from [state]:
+    -> ((B, T, H), [state]). With row_groups > 1 the batch's rows run as that many independent
+    groups, whose loops (forward and backward) the executor runs at the same time on different
+    cores; autodiff adds the weights' gradients up over the groups."""
+    run_layer = _LAYERS[type(layer).__name__]
+    if row_groups == 1:
+        return run_layer(layer, x, list(state), options)
+    outs = [run_layer(layer, xs, list(ss), options) for xs, *ss in zip(_split_rows(x, row_groups), *[tf.split(s, row_groups) for s in state])]
     hs = tf.concat([o[0] for o in outs], axis=0)  # (B, T, H)
     return hs, [tf.concat([o[1][k] for o in outs], axis=0) for k in range(len(state))]
-
-
-def enable(model, row_groups=None) -> None:
-    """Run ``model``'s sequences through these kernels; ``row_groups`` overrides BATCH_SPLITS for it."""
-    model.sequence_kernel = sequence_kernel if row_groups is None else functools.partial(sequence_kernel, row_groups=row_groups)
-
-
-def disable(model) -> None:
-    model.sequence_kernel = None
-
-
-def is_fused_kernel(kernel) -> bool:
-    """Whether a model's ``sequence_kernel`` is this module's (which takes a Lookup as input)."""
-    return (kernel.func if isinstance(kernel, functools.partial) else kernel) is sequence_kernel
-
-
-def row_groups(model, batch) -> int:
-    """The row groups ``model``'s kernels split a batch of ``batch`` rows into (1: fused off, or no split)."""
-    kernel = getattr(model, "sequence_kernel", None)
-    if not is_fused_kernel(kernel):
-        return 1  # off, or some other kernel: it splits nothing we know of
-    override = kernel.keywords.get("row_groups") if isinstance(kernel, functools.partial) else None
-    return _parts(override, batch)
-
-
-@contextlib.contextmanager
-def one_group(model):
-    """Within (at trace time): ``model``'s kernels run whatever batch they get as one group, because
-    the caller has split the batch into row groups itself (see training: a whole step per group)."""
-    saved = model.sequence_kernel
-    model.sequence_kernel = functools.partial(sequence_kernel, row_groups=1)
-    try:
-        yield
-    finally:
-        model.sequence_kernel = saved

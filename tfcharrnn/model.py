@@ -11,10 +11,10 @@ The recurrent state is one float tensor of shape (B, S, H), S = num_layers x (2 
 (h, c), 1 otherwise), layer-major: [h0, c0, h1, c1, ...]. One tensor is simple to carry in a
 `tf.while_loop`, through a TF Serving signature and through a TFLite signature.
 
-Whole sequences run through the Keras RNN layers, which pick the cuDNN kernel when a GPU is
-visible at trace time. On a CPU, training can use tfcharrnn.fused instead (same weights, same
-function, a faster gradient). `next` calls the layers' cells directly, a single step that
-converts to plain TFLite builtins.
+Whole sequences run through the model's kernel (tfcharrnn.kernels, the seam): by default the
+Keras RNN layers, which pick the cuDNN kernel when a GPU is visible at trace time; on a CPU,
+training passes `Kernel.fused()` (same weights, same function, a faster gradient).
+`next` calls the layers' cells directly, a single step that converts to plain TFLite builtins.
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tfcharrnn import fused  # noqa: E402
 from tfcharrnn.config import ModelConfig  # noqa: E402
+from tfcharrnn.kernels import Kernel  # noqa: E402
 
 _LAYERS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}
 
 
 class CharRNN(keras.Model):
-    def __init__(self, config: ModelConfig, **kwargs):
+    def __init__(self, config: ModelConfig, kernel: Kernel | None = None, **kwargs):
         kwargs.setdefault("name", "char_rnn")
         super().__init__(**kwargs)
         self.config = config
@@ -53,11 +53,8 @@ class CharRNN(keras.Model):
         self.head = keras.layers.Dense(config.vocab_size, name="logits")
         # Weight drop's masks come from a seeded Keras generator (keras.utils.set_random_seed), as Dropout's do.
         self.weight_drop_seed = keras.random.SeedGenerator(name="weight_drop_seed") if config.weight_drop else None
-        # Set by tfcharrnn.fused.enable(); None means "the Keras layers run the sequence". A
-        # kernel is called as kernel(layer, x, [state]) -> ((B, T, H), [state]); fused's own
-        # gets the first layer's input as fused.Lookup(ids, embedding table), any other (B, T, E).
-        self.sequence_kernel = None
-        self(tf.zeros((1, 1), tf.int32))  # create the variables now, so weights can be loaded
+        self.kernel = kernel or Kernel()  # runs the layers over whole sequences (call); `next` never uses it
+        self(tf.zeros((1, 1), tf.int32), kernel=Kernel())  # create the variables now (the Keras layers build them), so weights can be loaded
 
     # state helpers ----------------------------------------------------------------------
     def initial_state(self, batch_size) -> tf.Tensor:
@@ -76,9 +73,10 @@ class CharRNN(keras.Model):
         return tf.stack([s for layer_states in per_layer for s in layer_states], axis=1)  # (B, S, H)
 
     # whole sequences ----------------------------------------------------------------------
-    def call(self, ids, states=None, training=False, masks=None):
+    def call(self, ids, states=None, training=False, masks=None, kernel=None):
         """ids (B, T) -> logits (B, T, V), states (B, S, H). While training, dropout and weight drop
-        apply ``masks`` (from draw_masks; drawn here when not given)."""
+        apply ``masks`` (from draw_masks; drawn here when not given). ``kernel`` overrides the
+        model's own for this call."""
         ids = tf.cast(ids, tf.int32)
         if states is None:
             states = self.initial_state(tf.shape(ids)[0])
@@ -86,21 +84,12 @@ class CharRNN(keras.Model):
             masks = None
         elif masks is None:
             masks = self.draw_masks(tf.shape(ids)[0], tf.shape(ids)[1])
-        per_layer = self._split_state(states)
-        fused_kernels = self.sequence_kernel is not None and not _gpu_visible()
-        if fused_kernels and fused.is_fused_kernel(self.sequence_kernel):
-            # the kernels project the table, not (B, T, E) rows: embedding @ W is (V, G), then a lookup
-            x = fused.Lookup(ids, self.embedding.embeddings)
-        else:
-            x = self.embedding(ids)  # (B, T, E)
+        kernel = kernel or self.kernel
+        x = kernel.layer_input(self.embedding, ids)  # (B, T, E), or what the kernel reads instead
         new_states = []
-        for i, (layer, layer_state) in enumerate(zip(self.rnn_layers, per_layer)):
+        for i, (layer, layer_state) in enumerate(zip(self.rnn_layers, self._split_state(states))):
             with self._weight_drop(layer, masks["weight_drop"][i] if masks and masks["weight_drop"] else None):
-                if fused_kernels:
-                    x, layer_state = self.sequence_kernel(layer, x, layer_state)  # (B, T, H)
-                else:
-                    out = layer(x, initial_state=list(layer_state), training=training)
-                    x, layer_state = out[0], list(out[1:])  # (B, T, H), [(B, H)] * k
+                x, layer_state = kernel.run_layer(layer, x, layer_state, training)  # (B, T, H), [(B, H)] * k
             new_states.append(layer_state)
             if masks and masks["dropout"]:
                 x = x * masks["dropout"][i]  # exactly keras.random.dropout(x): x * 1/(1-p) where kept, else 0
@@ -262,6 +251,3 @@ class Stepper:
         logits = tf.nn.bias_add(tf.matmul(x, self.head_kernel), self.head_bias)  # (B, V)
         return logits, tuple(new_carry)
 
-
-def _gpu_visible() -> bool:
-    return bool(tf.config.list_logical_devices("GPU"))

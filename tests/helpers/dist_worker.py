@@ -37,15 +37,15 @@ def main(argv):
         for strategy in ("default", "mirrored"):
             t = Trainer(tiny_config(corpus, os.path.join(run_dir, strategy), strategy=strategy, max_steps=12, layout=layout, stride=16, **extra))
             result = t.run()
-            out[strategy] = {"replicas": t.replicas, "losses": [loss for _, loss in t.history], "val": result["val_loss"]}
+            out[strategy] = {"replicas": t.dist.replicas, "losses": [loss for _, loss in t.history], "val": result["val_loss"]}
     else:
         corpus, run_dir, steps = sys.argv[4], sys.argv[5], int(sys.argv[6])
         cfg = tiny_config(corpus, run_dir, strategy="multiworker", max_steps=steps, resume=len(sys.argv) > 7,
                           iters_to_report=5, eval_val_every=10, quiet=False)
         t = Trainer(cfg)
-        start = t.state["step"]
+        start = t.state.step
         t.run()
-        out = {"index": index, "chief": t.chief, "replicas": t.replicas, "start_step": start, "step": t.state["step"],
+        out = {"index": index, "chief": t.dist.chief, "replicas": t.dist.replicas, "start_step": start, "step": t.state.step,
                "losses": [loss for _, loss in t.history]}
     print("RESULT " + json.dumps(out), flush=True)
     return 0

@@ -1,0 +1,125 @@
+"""TrainConfig: every training flag as one frozen dataclass, and the learning-rate schedule.
+
+    from tfcharrnn.training import TrainConfig, learning_rate
+    cfg = TrainConfig(train_data="input.txt", hidden_size=512, time_budget=15, max_epochs=0)
+    cfg.validate()                               # UserError naming the flag and the fix
+    model_config = ModelConfig(vocab_size=65, **cfg.model_fields())
+    lr = learning_rate(cfg, step=100, epoch=0.3, elapsed_s=42.0)
+
+The model's fields (model, hidden_size, ...) come from tfcharrnn.config.ModelFields; the flags
+of scripts/train.py are these fields (tfcharrnn.cli builds its parser from them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from tfcharrnn.config import ModelConfig, ModelFields
+from tfcharrnn.errors import UserError
+from tfcharrnn.training.distribute import STRATEGIES
+
+LR_SCHEDULES = ("cosine", "exp", "constant")
+
+
+@dataclass(frozen=True)
+class TrainConfig(ModelFields):
+    # data
+    train_data: str | None = None  # file, directory or glob; None = bundled Tiny Shakespeare
+    encoding: str = "utf-8"
+    byte_mode: bool = False
+    val_frac: float = 0.1
+    test_frac: float = 0.0
+    layout: str = "stream"  # stream (carried state, truncated BPTT) | windows
+    seq_length: int = 100
+    stride: int = 0  # windows layout: 0 = seq_length
+    batch_size: int = 32
+    # optimisation
+    learning_rate: float = 5e-3
+    lr_schedule: str = "cosine"  # cosine | exp | constant
+    lr_decay: float = 0.97  # exp: multiply per epoch after lr_decay_after epochs
+    lr_decay_after: float = 10.0
+    min_lr_frac: float = 0.05  # cosine: floor, as a fraction of learning_rate
+    warmup_steps: int = 0
+    grad_clip: float = 5.0
+    weight_decay: float = 0.0  # decoupled (AdamW), on weight matrices and embeddings, not biases
+    fused: bool = True  # the fused CPU kernel (tfcharrnn.fused) when no GPU is visible
+    jit: bool = False
+    matmul_dtype: str = "float32"  # fused kernels' large matmuls: float32 (exact) | bfloat16 (opt-in, faster)
+    # stopping
+    max_epochs: float = 10.0
+    max_steps: int = 0  # 0 = no limit
+    time_budget: float = 0.0  # minutes; 0 = no limit
+    # reporting and checkpoints
+    iters_to_report: int = 50
+    eval_val_every: int = 500
+    sample_every: int = 1000
+    sample_length: int = 200
+    checkpoint_dir: str = "cv"
+    keep_best: int = 3
+    init_from: str | None = None
+    resume: bool = False
+    seed: int = 123
+    deterministic: bool = False
+    quiet: bool = False
+    # distribution and monitoring
+    strategy: str = "default"  # default | mirrored | multiworker | tpu
+    tensorboard: bool = True  # TensorBoard summaries, metrics.jsonl and training_curve.png in checkpoint_dir
+
+    def validate(self) -> None:
+        from tfcharrnn.data import LAYOUTS
+
+        for name in ("seq_length", "batch_size", "iters_to_report"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise UserError(f"--{name} must be a positive integer, got {value}")
+        for name in ("eval_val_every", "sample_every", "max_steps", "keep_best", "stride", "warmup_steps", "sample_length"):
+            if getattr(self, name) < 0:
+                raise UserError(f"--{name} must be >= 0, got {getattr(self, name)}")
+        self.check_model_fields()
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise UserError(f"--learning_rate must be > 0, got {self.learning_rate}")
+        if not (0 <= self.weight_decay < 1):
+            raise UserError(f"--weight_decay must be in [0, 1) (it is multiplied by the learning rate), got {self.weight_decay}")
+        if not self.grad_clip > 0:
+            raise UserError(f"--grad_clip must be > 0, got {self.grad_clip}")
+        if self.max_epochs < 0 or self.time_budget < 0:
+            raise UserError("--max_epochs and --time_budget must be >= 0")
+        if self.max_epochs == 0 and self.max_steps == 0 and self.time_budget == 0:
+            raise UserError("no stop condition: set --max_epochs, --max_steps or --time_budget")
+        for flag, value, known in (("layout", self.layout, LAYOUTS), ("strategy", self.strategy, STRATEGIES),
+                                   ("lr_schedule", self.lr_schedule, LR_SCHEDULES), ("matmul_dtype", self.matmul_dtype, ("float32", "bfloat16"))):
+            if value not in known:
+                raise UserError(f"--{flag} {value!r} is not known; use one of {', '.join(known)}")
+        if not 0 < self.lr_decay <= 1:
+            raise UserError(f"--lr_decay must be in (0, 1], got {self.lr_decay}")
+        if not 0 <= self.min_lr_frac <= 1:
+            raise UserError(f"--min_lr_frac must be in [0, 1], got {self.min_lr_frac}")
+
+    def model_config(self, vocab_size: int) -> ModelConfig:
+        """The model these flags describe, for a corpus with ``vocab_size`` characters."""
+        return ModelConfig(vocab_size=vocab_size, **self.model_fields())
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def learning_rate(cfg: TrainConfig, step: int, epoch: float, elapsed_s: float) -> float:
+    """The schedule, a pure function of where training is (so a resumed run continues it exactly)."""
+    lr = cfg.learning_rate
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return lr * (step + 1) / cfg.warmup_steps
+    if cfg.lr_schedule == "exp":
+        return lr * cfg.lr_decay ** max(0.0, math.floor(epoch) - cfg.lr_decay_after + 1) if epoch >= cfg.lr_decay_after else lr
+    if cfg.lr_schedule == "cosine":
+        progress = 0.0
+        if cfg.max_steps:
+            progress = max(progress, step / cfg.max_steps)
+        if cfg.max_epochs:
+            progress = max(progress, epoch / cfg.max_epochs)
+        if cfg.time_budget:
+            progress = max(progress, elapsed_s / (cfg.time_budget * 60.0))
+        progress = min(1.0, progress)
+        return lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
+    return lr

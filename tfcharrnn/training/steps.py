@@ -1,0 +1,77 @@
+"""The compiled steps: loss, gradients, clipping and Adam, as tf.functions for one path.
+
+    steps = Steps(model, optimizer, dist, path, cfg)
+    loss, state = steps.train(x, y, state, lr)       # x, y (B, T) int32; state (B, S, H)
+    loss_sum, state = steps.evaluate(x, y, w, state) # sum of w x nats over the chunk, state carried
+
+How a step runs is the training path's (tfcharrnn.paths): the model's kernel, and for
+`step-groups` the batch split into row groups by the trainer, each group's whole step (embedding,
+every layer, loss, backward pass) one XLA computation, the groups side by side on the cores.
+Dropout and weight-drop masks are drawn once for the whole batch, outside XLA (the very draws the
+one-group step makes), and split by rows, so the grouped step is the batch step.
+Gradients are clipped by hand after the cross-replica sum, so one replica and N replicas clip the
+same global gradient.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+class Steps:
+    def __init__(self, model, optimizer, dist, path, cfg):
+        self.model, self.optimizer, self.dist, self.path = model, optimizer, dist, path
+        self.variables = model.trainable_variables
+        self.global_chars = float(cfg.batch_size * cfg.seq_length)
+        self.clip = cfg.grad_clip
+        # its tracing count tells tests whether the grouped path ran
+        self.group_grads = tf.function(self._group_grads, jit_compile=True, reduce_retracing=True)
+        self.train = tf.function(self._train, jit_compile=path.jit or None, reduce_retracing=True)
+        self.evaluate = tf.function(self._evaluate, reduce_retracing=True)
+
+    def _loss_and_grads(self, x, y, state, masks=None, kernel=None):
+        with tf.GradientTape() as tape:
+            logits, new_state = self.model(x, state, training=True, masks=masks, kernel=kernel)  # (b, T, V), (b, S, H)
+            per_char = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)  # (b, T)
+            loss = tf.reduce_sum(per_char) / self.global_chars  # these rows' share of the global mean
+        return loss, [tf.convert_to_tensor(g) for g in tape.gradient(loss, self.variables)], new_state
+
+    def _apply(self, grads):
+        grads, _ = tf.clip_by_global_norm(grads, self.clip)
+        if self.dist.replicas > 1:  # Keras' optimizer sums the replicas' (now identical) gradients once more
+            grads = [g / self.dist.replicas for g in grads]
+        self.optimizer.apply_gradients(zip(grads, self.variables))
+
+    def _replica_step(self, x, y, state):
+        loss, grads, new_state = self._loss_and_grads(x, y, state)
+        self._apply(tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads))
+        return loss, new_state
+
+    def _group_grads(self, x, y, state, masks):
+        return self._loss_and_grads(x, y, state, masks, kernel=self.path.group_kernel)
+
+    def _grouped_step(self, x, y, state, groups):
+        masks = self.model.draw_masks(x.shape[0], tf.shape(x)[1])
+        dropout = [tf.split(m, groups) for m in masks["dropout"]]  # per layer, per group (B/g, T, H)
+        outs = [
+            self.group_grads(xs, ys, ss, {"weight_drop": masks["weight_drop"], "dropout": [m[g] for m in dropout]})
+            for g, (xs, ys, ss) in enumerate(zip(tf.split(x, groups), tf.split(y, groups), tf.split(state, groups)))
+        ]
+        self._apply([tf.add_n([o[1][i] for o in outs]) for i in range(len(self.variables))])
+        return tf.add_n([o[0] for o in outs]), tf.concat([o[2] for o in outs], axis=0)
+
+    def _train(self, x, y, state, lr=None):
+        if lr is not None:  # assigned inside the step: an eager assign between steps costs time every step
+            self.optimizer.learning_rate = lr
+        if self.dist.single_replica:
+            groups = self.path.groups_for(x.shape[0]) if self.dist.name == "default" else 1
+            if groups > 1:
+                return self._grouped_step(x, y, state, groups)
+            return self._replica_step(x, y, state)
+        loss, new_state = self.dist.strategy.run(self._replica_step, args=(x, y, state))
+        return self.dist.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None), new_state
+
+    def _evaluate(self, x, y, w, state):
+        logits, new_state = self.model(x, state, training=False)
+        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)  # (B, T)
+        return tf.reduce_sum(loss * w), new_state
