@@ -172,16 +172,10 @@ def sample_parser() -> argparse.ArgumentParser:
 
 
 def validate_strategy(args, vocab_size: int) -> None:
-    if args.length < 0:
-        raise UserError(f"--length must be >= 0, got {args.length}")
-    if args.num_samples <= 0:
-        raise UserError(f"--num_samples must be >= 1, got {args.num_samples}")
-    if not args.greedy and not args.temperature > 0:
-        raise UserError(f"--temperature must be > 0, got {args.temperature}; use --greedy for argmax decoding")
-    if args.top_k < 0 or args.top_k > vocab_size:
-        raise UserError(f"--top_k must be between 0 (off) and the vocabulary size {vocab_size}, got {args.top_k}")
-    if not 0 < args.top_p <= 1:
-        raise UserError(f"--top_p must be in (0, 1], got {args.top_p}")
+    from tfcharrnn.sample_settings import check_sample_settings
+
+    check_sample_settings(vocab_size, length=args.length, num_samples=args.num_samples, temperature=args.temperature,
+                          greedy=args.greedy, top_k=args.top_k, top_p=args.top_p)
 
 
 def sample_main(argv=None) -> int:
