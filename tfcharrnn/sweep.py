@@ -110,7 +110,7 @@ def _import_kt():
     try:
         import keras_tuner as kt
     except ImportError:
-        raise UserError("sweeps need KerasTuner: pip install keras-tuner (or pip install -e \".[sweep]\")") from None
+        raise UserError("sweeps need KerasTuner: pip install keras-tuner") from None
     return kt
 
 
