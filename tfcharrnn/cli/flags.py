@@ -3,6 +3,8 @@
     from tfcharrnn.cli.flags import train_parser
     args = train_parser().parse_args(["--hidden_size", "512"])   # a bad flag: UserError, one line
 
+    python -m tfcharrnn.cli.flags > docs/flags.md                 # the flags reference, from these parsers
+
 Defaults live where the work is: train flags take theirs from TrainConfig() itself, the sweep's
 from SweepSpace(), export's cap from tfcharrnn.export, evaluate's chunk from tfcharrnn.evaluate;
 the rest are declared here. Loading this module imports argparse only; each parser imports the
@@ -13,6 +15,7 @@ TF-free .tflite sampler stay fast.
 from __future__ import annotations
 
 import argparse
+import os
 
 from tfcharrnn.errors import UserError
 
@@ -247,3 +250,110 @@ def sweep_parser() -> argparse.ArgumentParser:
     g.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     p.set_defaults(time_budget=5.0, max_epochs=0.0, sample_every=0, sample_length=0, iters_to_report=200)
     return p
+
+
+# ---------------------------------------------------------------------------------------------
+# the flags reference (docs/flags.md), generated from the parsers above
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SERVING_CLIENT = os.path.join(REPO, "scripts", "serving_client.py")
+
+# tool -> (script, console command, parser); the order of docs/flags.md
+TOOLS = {
+    "train": ("scripts/train.py", "tfcharrnn-train", train_parser),
+    "sample": ("scripts/sample.py", "tfcharrnn-sample", sample_parser),
+    "evaluate": ("scripts/evaluate.py", "tfcharrnn-evaluate", evaluate_parser),
+    "export": ("scripts/export.py", "tfcharrnn-export", export_parser),
+    "sweep": ("scripts/sweep.py", "tfcharrnn-sweep", sweep_parser),
+}
+
+
+def serving_client_parser() -> argparse.ArgumentParser:
+    """scripts/serving_client.py's own parser, loaded by path (the client needs nothing of tfcharrnn)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tfcharrnn_serving_client_script", SERVING_CLIENT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_parser()
+
+
+def documented_default(action) -> str:
+    """An action's default as the flags tables write it: "off" for a switch, "(required)", ..."""
+    if action.required or not action.option_strings:
+        return "(required)"
+    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._StoreConstAction)):
+        return "off"
+    value = action.default
+    if value is None:
+        return getattr(action, "doc_default", "")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, str):
+        return f"`{value}`" if value else '`""`'
+    return str(value)
+
+
+def flag_rows(parser, skip=()):
+    """(group title, [(flag, aliases, default, meaning)]) per group with flags, in --help order."""
+    for group in parser._action_groups:
+        rows = []
+        for a in group._group_actions:
+            if a.help == argparse.SUPPRESS or "-h" in a.option_strings or a in skip:
+                continue
+            names = a.option_strings or [(a.metavar or a.dest).upper()]
+            meaning = (a.help or "").replace("|", "\\|")
+            if a.choices:
+                meaning += "; one of " + ", ".join(f"`{c}`" for c in a.choices)
+            rows.append((f"`{names[0]}`", ", ".join(f"`{n}`" for n in names[1:]), documented_default(a).replace("|", "\\|"), meaning))
+        if rows:
+            yield group.title, rows
+
+
+def inherited_actions(sweep, train):
+    """The sweep's actions that are train.py's, unchanged (same names, same default)."""
+    same = {(tuple(a.option_strings), a.dest, repr(a.default)) for a in train._actions}
+    return {a for a in sweep._actions if (tuple(a.option_strings), a.dest, repr(a.default)) in same}
+
+
+def _tool_section(title, parser, intro="", skip=()):
+    lines = [f"## {title}", "", parser.description or "", ""]
+    if intro:
+        lines += [intro, ""]
+    for group, rows in flag_rows(parser, skip):
+        lines += [f"### {group}", "", "| flag | aliases | default | meaning |", "| --- | --- | --- | --- |"]
+        lines += [f"| {' | '.join(row)} |" for row in rows]
+        lines.append("")
+    return lines
+
+
+def flags_markdown() -> str:
+    """docs/flags.md: every tool's flags, grouped as in its --help."""
+    lines = [
+        "# Command-line flags",
+        "",
+        "Every tool's flags, grouped as in its `--help`. Generated from the parsers in `tfcharrnn/cli/flags.py`;",
+        "do not edit by hand: after changing a flag run `python -m tfcharrnn.cli.flags > docs/flags.md`",
+        "(tests/test_flags.py checks this file against the parsers). A default `off` is a switch left out;",
+        "`(required)` must be given. `scripts/bench.py` documents its own flags (`--help`).",
+        "",
+    ]
+    for tool, (script, command, make) in TOOLS.items():
+        parser, intro, skip = make(), "", ()
+        if tool == "sweep":
+            skip = inherited_actions(parser, train_parser())
+            intro = ("Every `scripts/train.py` flag not listed here applies to every trial, with train.py's default; "
+                     "below: the swept flags, the sweep's own, and train.py flags whose default differs in a sweep.")
+        lines += _tool_section(f"{tool}: `{script}` (`{command}`)", parser, intro, skip)
+    lines += _tool_section("serving client: `scripts/serving_client.py`", serving_client_parser(),
+                           "Standalone (it needs nothing of tfcharrnn, to run on another machine): a plain argparse parser, "
+                           "declared in the script itself and read from there for this table.")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m tfcharrnn.cli.flags > docs/flags.md
+    import sys
+
+    sys.stdout.write(flags_markdown())
