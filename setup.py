@@ -30,10 +30,11 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "tfcharrnn-train=tfcharrnn.cli:train_entry",
-            "tfcharrnn-sample=tfcharrnn.cli:sample_entry",
-            "tfcharrnn-evaluate=tfcharrnn.evaluate:main_entry",
-            "tfcharrnn-sweep=tfcharrnn.sweep:main_entry",
+            "tfcharrnn-train=tfcharrnn.cli.train:entry",
+            "tfcharrnn-sample=tfcharrnn.cli.sample:entry",
+            "tfcharrnn-evaluate=tfcharrnn.cli.evaluate:entry",
+            "tfcharrnn-export=tfcharrnn.cli.export:entry",
+            "tfcharrnn-sweep=tfcharrnn.cli.sweep:entry",
         ]
     },
 )

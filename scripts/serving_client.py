@@ -143,7 +143,8 @@ def grpc_generate(target: str, model: str, prompts, version: int | None = None, 
     return [t.decode("utf-8") for t in tf.make_ndarray(response.outputs["text"]).reshape(-1)]
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The client's flags (docs/flags.md lists them, read from here: the client needs nothing of tfcharrnn)."""
     p = argparse.ArgumentParser(description="Generate text with a tfcharrnn model served by TensorFlow Serving.")
     p.add_argument("--model", required=True, help="the model name (MODEL_NAME of the server)")
     p.add_argument("--url", default="http://localhost:8501", help="REST address")
@@ -157,7 +158,11 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0, help="prompt i uses seed SEED + i")
     p.add_argument("--format", choices=("instances", "inputs"), default="instances", help="REST body: row (instances) or columnar (inputs)")
     p.add_argument("--print_body", action="store_true", help="print the REST JSON body and exit (for curl)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     prompts = args.prompt or [""]
     settings = dict(max_new_chars=args.max_new_chars, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
     if args.print_body:

@@ -114,7 +114,8 @@ def test_sample_missing_checkpoint(tmp_path):
     (["--max_epochs", "0", "--max_steps", "5"], 0.0),
 ])
 def test_time_budget_lifts_the_default_epoch_limit(argv, epochs):
-    from tfcharrnn.cli import train_config, train_parser
+    from tfcharrnn.cli.flags import train_parser
+    from tfcharrnn.cli.train import train_config
 
     cfg = train_config(train_parser().parse_args(argv))
     cfg.validate()

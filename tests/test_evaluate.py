@@ -14,6 +14,7 @@ tf = pytest.importorskip("tensorflow")
 from conftest import tiny_config  # noqa: E402
 from tfcharrnn import evaluate as ev  # noqa: E402
 from tfcharrnn.checkpoint import load_checkpoint  # noqa: E402
+from tfcharrnn.cli import evaluate as cli  # noqa: E402
 from tfcharrnn.errors import UserError  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -101,11 +102,11 @@ def test_byte_mode_model_reads_raw_bytes(small_corpus, tmp_path):
 def test_cli_table_and_json(tiny_checkpoint, held_out, tmp_path, capsys):
     path = tmp_path / "held_out.txt"
     path.write_text(held_out + "\u20ac", encoding="utf-8")
-    assert ev.main([tiny_checkpoint, str(path)]) == 0
+    assert cli.main([tiny_checkpoint, str(path)]) == 0
     table = capsys.readouterr().out
     for word in ("nats/char", "bits/char", "perplexity", "unknown", "1 char(s) not in the vocabulary", "'\u20ac'", "one stream"):
         assert word in table, table
-    assert ev.main([tiny_checkpoint, str(path), "--json", "--rows", "2"]) == 0
+    assert cli.main([tiny_checkpoint, str(path), "--json", "--rows", "2"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["rows"] == 2 and result["unknown_chars"] == ["\u20ac"] and result["file"] == str(path)
     assert result["bits_per_char"] == pytest.approx(result["nats_per_char"] / math.log(2))
@@ -115,11 +116,11 @@ def test_cli_encoding(tiny_checkpoint, tmp_path, capsys):
     path = tmp_path / "latin1.txt"
     path.write_bytes("First Citizen: caf\u00e9\n".encode("latin-1"))
     with pytest.raises(UserError, match="not valid utf-8 text.*--encoding"):
-        ev.main([tiny_checkpoint, str(path)])
-    assert ev.main([tiny_checkpoint, str(path), "--encoding", "latin-1", "--json"]) == 0
+        cli.main([tiny_checkpoint, str(path)])
+    assert cli.main([tiny_checkpoint, str(path), "--encoding", "latin-1", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["unknown_chars"] == ["\u00e9"]
     with pytest.raises(UserError, match="unknown --encoding"):
-        ev.main([tiny_checkpoint, str(path), "--encoding", "klingon"])
+        cli.main([tiny_checkpoint, str(path), "--encoding", "klingon"])
 
 
 @pytest.mark.parametrize("case, message", [
@@ -152,7 +153,7 @@ def test_cli_bad_input(tiny_checkpoint, tmp_path, case, message):
     elif case == "bad_flag":
         extra = ["--bogus"]
     with pytest.raises(UserError, match=message):
-        ev.main([model, file, *extra])
+        cli.main([model, file, *extra])
 
 
 def test_script_one_line_error(tmp_path):

@@ -148,7 +148,8 @@ VALUES = st.one_of(st.sampled_from(["0", "-1", "1e9", "nan", "inf", "lstm", "gru
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(st.sampled_from(FLAG_WORDS), VALUES), max_size=8))
 def test_train_parser_never_tracebacks(argv):
-    from tfcharrnn.cli import train_config, train_parser
+    from tfcharrnn.cli.flags import train_parser
+    from tfcharrnn.cli.train import train_config
 
     try:
         train_config(train_parser().parse_args(argv)).validate()
@@ -159,11 +160,13 @@ def test_train_parser_never_tracebacks(argv):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(st.sampled_from(FLAG_WORDS), VALUES), max_size=8))
 def test_sample_parser_never_tracebacks(argv):
-    from tfcharrnn.cli import sample_parser, validate_strategy
+    from tfcharrnn.cli.flags import sample_parser
+    from tfcharrnn.sample_settings import check_sample_settings
 
     try:
         args = sample_parser().parse_args(["ckpt", *argv])
-        validate_strategy(args, vocab_size=65)
+        check_sample_settings(65, length=args.length, num_samples=args.num_samples, temperature=args.temperature,
+                              greedy=args.greedy, top_k=args.top_k, top_p=args.top_p)
     except UserError:
         pass
 

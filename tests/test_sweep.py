@@ -10,6 +10,7 @@ pytest.importorskip("keras_tuner")
 
 from conftest import tiny_config  # noqa: E402
 from tfcharrnn import sweep  # noqa: E402
+from tfcharrnn.cli import sweep as cli  # noqa: E402
 from tfcharrnn.errors import UserError  # noqa: E402
 
 TINY = dict(max_steps=3, hidden_size=16, num_layers=1, embedding_size=8, sample_length=0)
@@ -75,14 +76,14 @@ def test_cli_failed_trial_is_reported(small_corpus, tmp_path, capsys):
     args = ["--train_data", small_corpus, "--hidden_size", "16", "--num_layers", "1", "--dropout", "0",
             "--learning_rate", "1e-2,1e38", "--max_steps", "3", "--time_budget", "0", "--batch_size", "8",
             "--seq_length", "32", "--embedding_size", "8", "--eval_val_every", "0", "--sweep_dir", str(sweep_dir), "--quiet"]
-    assert sweep.main(args + ["--json"]) == 0
+    assert cli.main(args + ["--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     ok, bad = report["trials"]
     assert ok["status"] == "completed" and ok["learning_rate"] == 1e-2 and ok["rank"] == 1
     assert bad["status"] == "failed" and bad["rank"] is None and "loss became" in bad["error"]
     assert report["search"] == "grid" and report["train_config"]["max_steps"] == 3
     assert "checkpoint_dir" not in report["train_config"]
-    assert sweep.main(args) == 0  # nothing left to run: prints the table
+    assert cli.main(args) == 0  # nothing left to run: prints the table
     out = capsys.readouterr().out
     assert "failed: loss became" in out and "best: trial" in out and math.isfinite(ok["val_loss"])
 
@@ -98,7 +99,7 @@ def test_cli_failed_trial_is_reported(small_corpus, tmp_path, capsys):
 ])
 def test_cli_bad_input(small_corpus, tmp_path, extra, message):
     with pytest.raises(UserError, match=message):
-        sweep.main(["--train_data", small_corpus, "--sweep_dir", str(tmp_path / "s"), "--hidden_size", "16", *extra])
+        cli.main(["--train_data", small_corpus, "--sweep_dir", str(tmp_path / "s"), "--hidden_size", "16", *extra])
     assert not os.path.exists(tmp_path / "s" / "trial_0")
 
 

@@ -293,6 +293,7 @@ def test_reference_sampler_runs_without_tensorflow(trained, tmp_path):
         from tfcharrnn.litert_sampler import LiteRTModel, sample_text
         print(sample_text(LiteRTModel({trained.path!r}), "", 50, seed=1, temperature=0.0)[0], end="")
         assert not [m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras")], "TF was imported"
+        assert not [m for m in sys.modules if m.startswith("tfcharrnn.cli")], "the runtime imported the command line"
     """)
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -300,7 +301,7 @@ def test_reference_sampler_runs_without_tensorflow(trained, tmp_path):
 
 
 def test_cli_single_sample_and_greedy(trained, capsys):
-    from tfcharrnn.cli import sample_main
+    from tfcharrnn.cli.sample import main as sample_main
 
     assert sample_main([trained.path, "--length", "60", "--greedy", "--prime", "Citizen"]) == 0
     assert capsys.readouterr().out == "Citizen" + trained.gen.sample_text("Citizen", 60, seed=123, temperature=0.0)[0] + "\n"
@@ -316,7 +317,7 @@ def test_cli_single_sample_and_greedy(trained, capsys):
     (["--prime", "\u2603"], "never saw"),
 ])
 def test_cli_errors_are_user_errors(trained, argv, message):
-    from tfcharrnn.cli import sample_main
+    from tfcharrnn.cli.sample import main as sample_main
 
     with pytest.raises(UserError, match=message):
         sample_main([trained.path, *argv])

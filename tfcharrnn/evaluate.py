@@ -271,7 +271,7 @@ def evaluate_file(model, path: str, *, encoding: str = "utf-8", **kwargs) -> dic
 
 
 # ---------------------------------------------------------------------------------------------
-# command line
+# a result as a table (scripts/evaluate.py prints it; the command line is tfcharrnn.cli.evaluate)
 
 
 def format_table(result: dict) -> str:
@@ -297,43 +297,3 @@ def format_table(result: dict) -> str:
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
-
-def build_parser():
-    import argparse
-
-    from tfcharrnn.cli import _int, _Parser
-
-    p = _Parser(prog="evaluate.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                description="Per-character loss (nats/char, bits/char, perplexity) of a model on a text file, "
-                            "the state carried through the whole file.")
-    p.add_argument("model", help="checkpoint directory, run directory (best.json, else latest.json), "
-                                 "or SavedModel directory (saved_models/NAME/VERSION, or saved_models/NAME: highest version)")
-    p.add_argument("file", help="text file to score")
-    p.add_argument("--encoding", default="utf-8", help="text encoding of FILE (ignored for a --byte_mode model: bytes are read raw)")
-    p.add_argument("--rows", type=_int, default=1,
-                   help="1 = exact, one stream; R > 1 reads R contiguous segments side by side (faster, each restarts from zero state)")
-    p.add_argument("--chunk_length", type=_int, default=DEFAULT_CHUNK, help="characters per compiled call (speed only; the result does not depend on it)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
-    p.add_argument("--cpu", action="store_true", help="hide GPUs")
-    return p
-
-
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    from tfcharrnn.training import configure_devices
-
-    if not os.path.exists(args.file):  # before loading any model
-        raise UserError(f"text file {args.file!r} does not exist; check the path")
-    configure_devices(cpu=args.cpu)
-    result = evaluate_file(args.model, args.file, encoding=args.encoding, rows=args.rows, chunk_length=args.chunk_length)
-    if args.json:
-        print(json.dumps(result, ensure_ascii=False, indent=1))
-    else:
-        print(format_table(result))
-    return 0
-
-
-def main_entry():
-    from tfcharrnn.errors import run_cli
-
-    run_cli(main)

@@ -7,8 +7,9 @@
     python scripts/sample.py shakespeare.tflite --prime "ROMEO:" --length 200 --seed 7
 
 This file is what an app developer ports to Kotlin or Swift; it imports numpy,
-ai_edge_litert and tfcharrnn.rng / tfcharrnn.errors / tfcharrnn.vocab only (the command line
-also uses tfcharrnn.cli's flag checks, which import no TensorFlow either). The loop is the
+ai_edge_litert and tfcharrnn.rng / tfcharrnn.errors / tfcharrnn.vocab only: no TensorFlow and
+nothing of the command line (tfcharrnn.cli.sample drives it for a .tflite path, with the checks
+of tfcharrnn.sample_settings; tests/test_layout.py keeps it so). The loop is the
 one of tfcharrnn.sampling.generate_ids, call for call:
 
     state = zeros (B, S, H)
@@ -34,7 +35,6 @@ the model.
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 import numpy as np
@@ -251,29 +251,6 @@ def sample_text(model: LiteRTModel, prompt: str, num_chars: int, seed: int = 0, 
 
 
 # ---------------------------------------------------------------------------------------------
-# command line (reached through tfcharrnn.cli.sample_main for a path ending in .tflite)
-
-
-def sample_main_from_args(args) -> int:
-    # tfcharrnn.cli imports no TensorFlow at module level: its checks are the TF path's checks.
-    from tfcharrnn.cli import validate_strategy
-
-    model = LiteRTModel(args.checkpoint)
-    validate_strategy(args, model.vocab_size)
-    if args.prime:
-        model.vocab.encode_prompt(args.prime)  # names unknown characters before any work
-    texts = sample_text(model, args.prime, args.length, seed=args.seed, num_samples=args.num_samples,
-                        temperature=0.0 if args.greedy else args.temperature, top_k=args.top_k, top_p=args.top_p)
-    out = sys.stdout
-    for i, text in enumerate(texts):
-        if args.num_samples > 1:
-            out.write(f"==== sample {i + 1} (seed {args.seed + i}) ====\n")
-        out.write((args.prime if args.print_prime else "") + text + "\n")
-    out.flush()
-    return 0
-
-
-# ---------------------------------------------------------------------------------------------
 # speed
 
 
@@ -290,10 +267,3 @@ def bench(path_or_model, num_chars: int = 500, repeats: int = 3, prompt: str = "
     best = min(times)
     return {"chars_per_s": num_chars / best, "seconds": best, "num_chars": num_chars, "repeats": len(times), "times": times,
             "num_threads": num_threads}
-
-
-if __name__ == "__main__":  # pragma: no cover - python -m tfcharrnn.litert_sampler NAME.tflite ...
-    from tfcharrnn.cli import sample_main
-    from tfcharrnn.errors import run_cli
-
-    run_cli(sample_main)

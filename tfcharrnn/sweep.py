@@ -110,7 +110,7 @@ def _import_kt():
     try:
         import keras_tuner as kt
     except ImportError:
-        raise UserError("sweeps need KerasTuner: pip install keras-tuner (or pip install -e \".[sweep]\")") from None
+        raise UserError("sweeps need KerasTuner: pip install keras-tuner") from None
     return kt
 
 
@@ -197,7 +197,7 @@ class _TrialRunner:
         run_dir = os.path.join(self.sweep_dir, f"trial_{trial.trial_id}")
         resume = os.path.exists(os.path.join(run_dir, "latest.json"))
         cfg = dataclasses.replace(self.base, checkpoint_dir=run_dir, resume=resume, init_from=None, **values)
-        self.log(f"trial {trial.trial_id}: {_describe(values)}" + (" (resuming)" if resume else ""))
+        self.log(f"trial {trial.trial_id}: {describe_trial(values)}" + (" (resuming)" if resume else ""))
         record = {"trial": trial.trial_id, **values, "checkpoint_dir": run_dir}
         prefix = f"  [trial {trial.trial_id}] "
         t0 = time.time()
@@ -229,7 +229,7 @@ class _TrialRunner:
         return {"val_loss": float(result["val_loss"])}
 
 
-def _describe(values: dict) -> str:
+def describe_trial(values: dict) -> str:
     return (f"hidden_size {values['hidden_size']}, num_layers {values['num_layers']}, dropout {values['dropout']:g}, "
             f"learning_rate {values['learning_rate']:g}")
 
@@ -397,82 +397,3 @@ def format_table(trials: list[dict]) -> str:
     lines = [fmt(header), fmt(tuple("-" * w for w in widths))] + [fmt(row) for row in rows]
     return "\n".join(lines)
 
-
-# ---------------------------------------------------------------------------------------------
-# command line
-
-
-def _list_of(cast, name):
-    import argparse
-
-    def parse(text):
-        try:
-            values = [cast(v) for v in text.replace(" ", "").split(",") if v]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list of numbers, got {text!r}") from None
-        if not values:
-            raise argparse.ArgumentTypeError(f"--{name}: give at least one value")
-        return values
-
-    return parse
-
-
-def build_parser():
-    """scripts/train.py's flags (each trial's settings) plus the sweep's own; swept flags take lists."""
-    import argparse
-
-    from tfcharrnn.cli import _int, _Parser, train_parser
-
-    p = _Parser(prog="sweep.py", parents=[train_parser()], conflict_handler="resolve",
-                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                description="Train a grid (or a random / Bayesian sample) of models, each with the same budget, "
-                            "and rank them by validation loss. Every train.py flag sets all trials; the four swept "
-                            "flags take comma-separated lists.")
-    d = SweepSpace()
-    g = p.add_argument_group("swept hyperparameters (comma-separated candidates)")
-    g.add_argument("--hidden_size", "--rnn_size", dest="hidden_size", type=_list_of(int, "hidden_size"), default=d.hidden_size,
-                   help="units per layer")
-    g.add_argument("--num_layers", type=_list_of(int, "num_layers"), default=d.num_layers, help="stacked recurrent layers")
-    g.add_argument("--dropout", type=_list_of(float, "dropout"), default=d.dropout, help="dropout between layers")
-    g.add_argument("--learning_rate", type=_list_of(float, "learning_rate"), default=d.learning_rate, help="Adam learning rate")
-    g = p.add_argument_group("sweep")
-    g.add_argument("--search", choices=SEARCHES, default="grid",
-                   help="grid: every combination (first --max_trials of them); random / bayesian: --max_trials samples (KerasTuner)")
-    g.add_argument("--max_trials", type=_int, default=None, help="number of trials (grid: default all combinations)")
-    g.add_argument("--sweep_dir", "--checkpoint_dir", dest="sweep_dir", default="runs/sweep",
-                   help="trial_ID/ run directories, sweep.json and KerasTuner's state; rerunning continues the sweep")
-    g.add_argument("--overwrite", action="store_true", help="delete the previous sweep in --sweep_dir and start over")
-    g.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
-    p.set_defaults(time_budget=5.0, max_epochs=0.0, sample_every=0, sample_length=0, iters_to_report=200)
-    return p
-
-
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    from tfcharrnn.training import TrainConfig, configure_devices
-
-    configure_devices(cpu=args.cpu, gpu=args.gpu)
-    if args.resume or args.init_from:
-        raise UserError("--resume / --init_from do not apply to a sweep; rerun the same sweep command to continue it")
-    space = SweepSpace(args.hidden_size, args.num_layers, args.dropout, args.learning_rate)
-    fields = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__ and k not in SWEPT}
-    base = TrainConfig(**fields, **{name: getattr(space, name)[0] for name in SWEPT})
-    log = (lambda *a, **k: None) if args.json else (lambda *a, **k: print(*a, flush=True))
-    report = run_sweep(base, space, args.sweep_dir, search=args.search, max_trials=args.max_trials,
-                       overwrite=args.overwrite, log=log)
-    if args.json:
-        print(json.dumps(report, indent=1, ensure_ascii=False))
-        return 0
-    print()
-    print(format_table(report["trials"]))
-    best = report["best"]
-    print(f"\nbest: trial {best['trial']} ({_describe(best)}), val_loss {best['val_loss']:.4f} nats/char; "
-          f"checkpoint {best.get('checkpoint')}")
-    print(f"results: {report['results_path']}")
-    return 0
-
-
-def main_entry():
-    from tfcharrnn.errors import run_cli
-
-    run_cli(main)

@@ -1,0 +1,180 @@
+"""House rules of the package layout, read from the source with ast: nothing is imported, so fast.
+
+    python -m pytest -q tests/test_layout.py
+
+(a) Dependencies run one way: no module of tfcharrnn/ outside tfcharrnn/cli/ imports
+    tfcharrnn.cli, at the top or inside a function. The command-line front ends use the library,
+    never the reverse.
+(b) No import cycle among the tfcharrnn modules, counting the imports inside functions too (a
+    lazy import hides a cycle from Python, not from the reader).
+(c) The LiteRT runtime stays TF-free: tfcharrnn.litert_sampler and every tfcharrnn module it
+    reaches (its imports, theirs, ..., function-level ones and the packages they sit in included)
+    import no tensorflow, keras and nothing of tfcharrnn.cli. (tests/test_tflite.py runs the
+    sampler with TensorFlow blocked; this says which module broke the rule.)
+
+An import of a package's submodule also runs the package's __init__; (c) counts that, (b) does
+not (Python finishes a package's __init__ before it matters, and counting it would make every
+package that re-exports a submodule a "cycle").
+"""
+
+import ast
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE = os.path.join(ROOT, "tfcharrnn")
+HEAVY = ("tensorflow", "keras", "tf_keras")
+
+
+def module_files():
+    """Dotted module name -> path, for every .py file of the package."""
+    out = {}
+    for folder, dirs, files in os.walk(PACKAGE):
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
+        for name in sorted(files):
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                parts = os.path.relpath(path, ROOT)[:-3].split(os.sep)
+                out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+MODULES = module_files()
+
+
+def imports_of(module):
+    """[(imported name, line)] of a module, every import statement (in functions too), relative ones resolved.
+
+    ``from a.b import c`` yields a.b and, when a.b.c is a module of the package, a.b.c as well.
+    """
+    path = MODULES[module]
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), path)
+    package = module if path.endswith("__init__.py") else module.rpartition(".")[0]
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            out.append((base, node.lineno))
+            out += [(f"{base}.{alias.name}", node.lineno) for alias in node.names if f"{base}.{alias.name}" in MODULES]
+    return out
+
+
+def internal_imports(module):
+    """The tfcharrnn modules a module imports (package modules of the names it imports)."""
+    found = set()
+    for name, _ in imports_of(module):
+        while name and name not in MODULES:  # tfcharrnn.x.Class -> tfcharrnn.x
+            name = name.rpartition(".")[0]
+        if name and name != module:
+            found.add(name)
+    return found
+
+
+def parents(module):
+    parts = module.split(".")
+    return {".".join(parts[:i]) for i in range(1, len(parts))}
+
+
+def is_cli(name):
+    return name == "tfcharrnn.cli" or name.startswith("tfcharrnn.cli.")
+
+
+def find_cycles(graph):
+    """Each strongly connected group of two or more modules, as one cycle through it (Tarjan + a walk)."""
+    index, low, stack, on_stack, groups, counter = {}, {}, [], set(), [], [0]
+
+    def connect(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = set()
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.add(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                groups.append(group)
+
+    for v in sorted(graph):
+        if v not in index:
+            connect(v)
+    return [_cycle_through(graph, group, min(group)) for group in groups]
+
+
+def _cycle_through(graph, group, start):
+    """The shortest path start -> ... -> start inside one strongly connected group."""
+    prev, queue = {}, [start]
+    while queue:
+        v = queue.pop(0)
+        for w in sorted(graph[v]):
+            if w == start:
+                path = [v]
+                while path[-1] != start:
+                    path.append(prev[path[-1]])
+                return " -> ".join(path[::-1] + [start])
+            if w in group and w not in prev:
+                prev[w] = v
+                queue.append(w)
+    raise AssertionError(f"{sorted(group)} is not strongly connected")
+
+
+def test_the_library_does_not_import_the_command_line():
+    offenders = [f"{os.path.relpath(MODULES[m], ROOT)}:{line} imports {name}"
+                 for m in sorted(MODULES) if not is_cli(m)
+                 for name, line in imports_of(m) if is_cli(name)]
+    assert "tfcharrnn.cli" in MODULES and "tfcharrnn.cli.flags" in MODULES  # the walk sees the package
+    assert not offenders, "the library must not import tfcharrnn.cli (it imports the library):\n" + "\n".join(offenders)
+
+
+def test_no_import_cycles():
+    graph = {m: internal_imports(m) for m in MODULES}
+    assert graph["tfcharrnn.cli.sample"] >= {"tfcharrnn.cli.flags", "tfcharrnn.litert_sampler"}  # function-level ones count
+    cycles = find_cycles(graph)
+    assert not cycles, "import cycles (function-level imports included):\n" + "\n".join(cycles)
+
+
+def test_the_litert_runtime_imports_no_tensorflow_and_no_cli():
+    reached, todo = set(), ["tfcharrnn.litert_sampler"]
+    while todo:
+        m = todo.pop()
+        if m in reached:
+            continue
+        reached.add(m)
+        todo += sorted((internal_imports(m) | parents(m)) - reached)
+    assert {"tfcharrnn", "tfcharrnn.vocab", "tfcharrnn.rng", "tfcharrnn.errors"} <= reached
+    bad = [f"{os.path.relpath(MODULES[m], ROOT)}:{line} imports {name}"
+           for m in sorted(reached) for name, line in imports_of(m)
+           if name.split(".")[0] in HEAVY or is_cli(name)]
+    assert not bad, f"tfcharrnn.litert_sampler reaches {sorted(reached)}; the TF-free runtime must not import:\n" + "\n".join(bad)
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    graph = {"a": {"b"}, "b": {"c", "x"}, "c": {"a", "d"}, "d": set(), "x": {"y"}, "y": {"b"}}
+    assert find_cycles(graph) == ["a -> b -> c -> a"]
+    assert find_cycles({"a": {"b"}, "b": set()}) == []
+
+
+@pytest.mark.parametrize("module", ["tfcharrnn.cli.flags", "tfcharrnn.sample_settings", "tfcharrnn.litert_sampler"])
+def test_modules_that_must_stay_light_import_no_tensorflow_at_the_top(module):
+    with open(MODULES[module], encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    names = [a.name for n in top if isinstance(n, ast.Import) for a in n.names] + [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
+    assert not [n for n in names if n.split(".")[0] in HEAVY], names

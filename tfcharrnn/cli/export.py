@@ -1,0 +1,46 @@
+"""Export a checkpoint for TensorFlow Serving (and LiteRT) from the command line.
+
+    python scripts/export.py cv/ --name shakespeare                # -> saved_models/shakespeare/1/
+    python scripts/export.py cv/ --name shakespeare --version 3 --overwrite
+    docker run -p 8501:8501 -p 8500:8500 -v "$PWD/saved_models/shakespeare:/models/shakespeare" \\
+        -e MODEL_NAME=shakespeare tensorflow/serving:2.21.0
+
+Flags: tfcharrnn/cli/flags.py (docs/flags.md); the work: tfcharrnn.export; docs/serving.md has the requests.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tfcharrnn.cli.flags import export_parser
+from tfcharrnn.errors import run_cli
+
+
+def main(argv=None) -> int:
+    args = export_parser().parse_args(argv)
+    from tfcharrnn.export import export_checkpoint
+
+    if args.cpu:
+        from tfcharrnn.training import configure_devices
+
+        configure_devices(cpu=True)
+    info = export_checkpoint(args.checkpoint, args.name, base_dir=args.base_dir, version=args.version, overwrite=args.overwrite,
+                             max_new_chars=args.max_new_chars, tflite=args.tflite, quantize=args.quantize, warmup=args.warmup,
+                             log=print)
+    print(f"SavedModel: {info['path']} (signatures {', '.join(info['signatures'])}; max_new_chars <= {info['max_new_chars']})")
+    if info["tflite"]:
+        print(f"TFLite:     {info['tflite']}")
+    elif args.tflite:
+        print("TFLite:     not written (tfcharrnn.tflite_export is not installed)")
+    model_dir = os.path.abspath(os.path.dirname(info["path"]))
+    print(f"serve it:   docker run -p 8501:8501 -p 8500:8500 -v \"{model_dir}:/models/{args.name}\" "
+          f"-e MODEL_NAME={args.name} tensorflow/serving:2.21.0")
+    return 0
+
+
+def entry():
+    run_cli(main)
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m tfcharrnn.cli.export CHECKPOINT --name NAME
+    entry()

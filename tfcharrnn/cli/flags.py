@@ -1,0 +1,359 @@
+"""Every tool's flags, declared once: names, aliases, groups, help, choices and defaults.
+
+    from tfcharrnn.cli.flags import train_parser
+    args = train_parser().parse_args(["--hidden_size", "512"])   # a bad flag: UserError, one line
+
+    python -m tfcharrnn.cli.flags > docs/flags.md                 # the flags reference, from these parsers
+
+Defaults live where the work is: train flags take theirs from TrainConfig() itself, the sweep's
+from SweepSpace(), export's cap from tfcharrnn.export, evaluate's chunk from tfcharrnn.evaluate;
+the rest are declared here. Loading this module imports argparse only; each parser imports the
+library module that holds its defaults (none of them imports TensorFlow), so `--help` and the
+TF-free .tflite sampler stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from tfcharrnn.errors import UserError
+
+HELP_FORMAT = argparse.ArgumentDefaultsHelpFormatter
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is our one-line error (exit 2), never a usage dump + traceback."""
+
+    def error(self, message):
+        raise UserError(f"{message}; see --help")
+
+
+def integer(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    return value
+
+
+def number(text):
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def boolean(text):
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def number_list(cast, name):
+    """A converter for "1,2,3": a non-empty list of cast(value)."""
+
+    def parse(text):
+        try:
+            values = [cast(v) for v in text.replace(" ", "").split(",") if v]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of numbers, got {text!r}") from None
+        if not values:
+            raise argparse.ArgumentTypeError(f"--{name}: give at least one value")
+        return values
+
+    return parse
+
+
+# ---------------------------------------------------------------------------------------------
+# train (and every sweep trial)
+
+
+def train_parser() -> argparse.ArgumentParser:
+    from tfcharrnn.training import TrainConfig
+
+    d = TrainConfig()
+    p = Parser(prog="train.py", description="Train a character-level RNN language model.", formatter_class=HELP_FORMAT)
+    for add_group in (_train_data, _train_model, _train_optimisation, _train_stopping, _train_reporting, _train_system):
+        add_group(p, d)
+    return p
+
+
+def _train_data(p, d):
+    g = p.add_argument_group("data")
+    g.add_argument("--train_data", "--input", "--data_dir", dest="train_data", default=None,
+                   help="UTF-8 text file, directory of text files, or glob; default: bundled Tiny Shakespeare")
+    g.add_argument("--encoding", default=d.encoding, help="text encoding of the files")
+    g.add_argument("--byte_mode", action="store_true", help="model raw bytes (any file; 256-token vocabulary at most)")
+    g.add_argument("--val_frac", type=number, default=d.val_frac, help="fraction of the text (after train) for validation")
+    g.add_argument("--test_frac", type=number, default=d.test_frac, help="fraction at the end held out for a final test")
+    g.add_argument("--layout", choices=("stream", "windows"), default=d.layout,
+                   help="stream: contiguous rows, state carried across batches (char-rnn); windows: shuffled windows")
+    g.add_argument("--seq_length", type=integer, default=d.seq_length, help="characters per training window (BPTT length)")
+    g.add_argument("--stride", type=integer, default=d.stride, help="windows layout: step between window starts; 0 = seq_length")
+    g.add_argument("--batch_size", type=integer, default=d.batch_size, help="sequences per batch")
+
+
+def _train_model(p, d):
+    g = p.add_argument_group("model")
+    g.add_argument("--model", choices=("lstm", "gru", "rnn"), default=d.model, help="recurrent cell")
+    g.add_argument("--hidden_size", "--rnn_size", dest="hidden_size", type=integer, default=d.hidden_size, help="units per layer")
+    g.add_argument("--num_layers", type=integer, default=d.num_layers, help="stacked recurrent layers")
+    g.add_argument("--embedding_size", "--wordvec_size", dest="embedding_size", type=integer, default=d.embedding_size, help="character embedding width")
+    g.add_argument("--dropout", type=number, default=d.dropout, help="dropout between layers (training only)")
+    g.add_argument("--weight_drop", type=number, default=d.weight_drop,
+                   help="DropConnect on the recurrent kernels, one mask per batch (AWD-LSTM; training only)")
+
+
+def _train_optimisation(p, d):
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--learning_rate", type=number, default=d.learning_rate, help="Adam learning rate")
+    g.add_argument("--lr_schedule", choices=("cosine", "exp", "constant"), default=d.lr_schedule,
+                   help="cosine: decay to min_lr_frac over the run; exp: char-rnn's per-epoch decay")
+    g.add_argument("--lr_decay", "--learning_rate_decay", dest="lr_decay", type=number, default=d.lr_decay, help="exp schedule: factor per epoch")
+    g.add_argument("--lr_decay_after", "--learning_rate_decay_after", dest="lr_decay_after", type=number, default=d.lr_decay_after, help="exp schedule: first epoch to decay")
+    g.add_argument("--min_lr_frac", type=number, default=d.min_lr_frac, help="cosine schedule: final learning rate as a fraction")
+    g.add_argument("--warmup_steps", type=integer, default=d.warmup_steps, help="linear warm-up steps")
+    g.add_argument("--weight_decay", type=number, default=d.weight_decay,
+                   help="decoupled weight decay (AdamW) per unit of learning rate; biases excluded")
+    g.add_argument("--grad_clip", type=number, default=d.grad_clip, help="clip gradients to this global norm")
+    g.add_argument("--fused", type=boolean, default=d.fused, help="use the fused CPU recurrence kernel when no GPU is visible")
+    g.add_argument("--jit", action="store_true", help="compile the whole train step with XLA (on a CPU slower than the default fused kernels' two row groups)")
+    g.add_argument("--matmul_dtype", choices=("float32", "bfloat16"), default=d.matmul_dtype,
+                   help="fused kernels: bfloat16 runs the large matmuls with bfloat16 operands (faster on CPUs with AVX512_BF16 / AMX; gradients rounded to ~3 digits)")
+
+
+def _train_stopping(p, d):
+    g = p.add_argument_group("stopping")
+    epochs = g.add_argument("--max_epochs", type=number, default=None,
+                            help=f"stop after this many epochs (0 = no limit; default {d.max_epochs:g}, or no limit when --time_budget is set)")
+    epochs.doc_default = f"{d.max_epochs:g} (0 with --time_budget)"  # None on the command line: cli.train.train_config decides
+    g.add_argument("--max_steps", type=integer, default=d.max_steps, help="stop after this many steps (0 = no limit)")
+    g.add_argument("--time_budget", type=number, default=d.time_budget, help="stop after this many minutes (0 = no limit)")
+
+
+def _train_reporting(p, d):
+    g = p.add_argument_group("reporting and checkpoints")
+    g.add_argument("--iters_to_report", "--print_every", dest="iters_to_report", type=integer, default=d.iters_to_report, help="steps between progress lines")
+    g.add_argument("--eval_val_every", type=integer, default=d.eval_val_every, help="steps between validation + checkpoint (0 = only at the end)")
+    g.add_argument("--sample_every", type=integer, default=d.sample_every, help="steps between printed samples (0 = never)")
+    g.add_argument("--sample_length", type=integer, default=d.sample_length, help="characters per printed sample")
+    g.add_argument("--checkpoint_dir", default=d.checkpoint_dir, help="run directory for checkpoints and latest/best pointers")
+    g.add_argument("--keep_best", type=integer, default=d.keep_best, help="keep this many best checkpoints (0 = keep all)")
+    g.add_argument("--init_from", default=None, help="checkpoint to resume from (weights, optimizer, step, data position)")
+    g.add_argument("--resume", action="store_true", help="resume from the latest checkpoint in --checkpoint_dir")
+
+
+def _train_system(p, d):
+    g = p.add_argument_group("system")
+    g.add_argument("--seed", type=integer, default=d.seed, help="random seed (weights, data order)")
+    g.add_argument("--deterministic", action="store_true", help="enable TensorFlow op determinism (bit-exact reruns)")
+    dev = g.add_mutually_exclusive_group()
+    dev.add_argument("--gpu", "--gpuid", dest="gpu", type=integer, default=None, help="GPU index to use (-1 = CPU)")
+    dev.add_argument("--cpu", action="store_true", help="hide GPUs; train on the CPU")
+    g.add_argument("--strategy", choices=("default", "mirrored", "multiworker", "tpu"), default=d.strategy,
+                   help="tf.distribute strategy: mirrored = all local GPUs; multiworker = hosts described by TF_CONFIG")
+    g.add_argument("--tensorboard", type=boolean, default=d.tensorboard,
+                   help="write TensorBoard logs, metrics.jsonl and training_curve.png into --checkpoint_dir")
+    g.add_argument("--quiet", action="store_true", help="print only errors and the final summary")
+
+
+# ---------------------------------------------------------------------------------------------
+# sample, evaluate, export
+
+
+def sample_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="sample.py", description="Generate text from a checkpoint, a run directory or a .tflite model.",
+               formatter_class=HELP_FORMAT)
+    p.add_argument("checkpoint", help="checkpoint directory, run directory (uses best.json, else latest.json), or NAME.tflite")
+    g = p.add_argument_group("what to generate")
+    g.add_argument("--length", type=integer, default=2000, help="characters to generate per sample")
+    g.add_argument("--prime", "--primetext", "--start", dest="prime", default="", help="text to read before generating (default: a random character)")
+    g.add_argument("--num_samples", type=integer, default=1, help="independent samples, generated as one batch")
+    g.add_argument("--print_prime", type=boolean, default=True, help="print the prime before each sample")
+    g = p.add_argument_group("strategy")
+    g.add_argument("--temperature", type=number, default=1.0, help="> 0; lower is more conservative")
+    g.add_argument("--top_k", type=integer, default=0, help="sample among the k most likely characters (0 = off)")
+    g.add_argument("--top_p", type=number, default=1.0, help="nucleus sampling: smallest set with this probability (1 = off)")
+    g.add_argument("--greedy", "--sample0", dest="greedy", action="store_true", help="always take the most likely character")
+    g.add_argument("--seed", type=integer, default=123, help="same seed, same text")
+    g = p.add_argument_group("system")
+    g.add_argument("--cpu", action="store_true", help="hide GPUs")
+    return p
+
+
+def evaluate_parser() -> argparse.ArgumentParser:
+    from tfcharrnn.evaluate import DEFAULT_CHUNK
+
+    p = Parser(prog="evaluate.py", formatter_class=HELP_FORMAT,
+               description="Per-character loss (nats/char, bits/char, perplexity) of a model on a text file, "
+                           "the state carried through the whole file.")
+    p.add_argument("model", help="checkpoint directory, run directory (best.json, else latest.json), "
+                                 "or SavedModel directory (saved_models/NAME/VERSION, or saved_models/NAME: highest version)")
+    p.add_argument("file", help="text file to score")
+    p.add_argument("--encoding", default="utf-8", help="text encoding of FILE (ignored for a --byte_mode model: bytes are read raw)")
+    p.add_argument("--rows", type=integer, default=1,
+                   help="1 = exact, one stream; R > 1 reads R contiguous segments side by side (faster, each restarts from zero state)")
+    p.add_argument("--chunk_length", type=integer, default=DEFAULT_CHUNK, help="characters per compiled call (speed only; the result does not depend on it)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
+    p.add_argument("--cpu", action="store_true", help="hide GPUs")
+    return p
+
+
+def export_parser() -> argparse.ArgumentParser:
+    from tfcharrnn.export import MAX_NEW_CHARS
+
+    p = Parser(prog="export.py", formatter_class=HELP_FORMAT,
+               description="Write saved_models/NAME/VERSION/ (a SavedModel TF Serving loads: generation, step and "
+                           "vocabulary signatures) and, inside it, assets.extra/NAME.tflite for LiteRT.")
+    p.add_argument("checkpoint", help="checkpoint directory, or a run directory (uses best.json, else latest.json)")
+    p.add_argument("--name", required=True, help="model name: the directory under --base_dir and the URL /v1/models/NAME")
+    p.add_argument("--version", type=integer, default=None, help="version directory to write (default: one more than the highest present)")
+    p.add_argument("--base_dir", default="saved_models", help="where model directories live (TF Serving's --model_base_path is BASE_DIR/NAME)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing version directory")
+    p.add_argument("--max_new_chars", type=integer, default=MAX_NEW_CHARS, help="largest max_new_chars a request may ask for, per prompt")
+    p.add_argument("--no_tflite", dest="tflite", action="store_false", help="do not write assets.extra/NAME.tflite")
+    p.add_argument("--quantize", default=None, help="TFLite weights: none, dynamic (int8) or float16")
+    p.add_argument("--no_warmup", dest="warmup", action="store_false",
+                   help="do not write assets.extra/tf_serving_warmup_requests (needs tensorflow-serving-api)")
+    p.add_argument("--cpu", action="store_true", help="hide GPUs (the exported graph never needs one either way)")
+    return p
+
+
+# ---------------------------------------------------------------------------------------------
+# sweep: train.py's flags (each trial's settings) plus the sweep's own; swept flags take lists
+
+
+def sweep_parser() -> argparse.ArgumentParser:
+    from tfcharrnn.sweep import SEARCHES, SweepSpace
+
+    p = Parser(prog="sweep.py", parents=[train_parser()], conflict_handler="resolve", formatter_class=HELP_FORMAT,
+               description="Train a grid (or a random / Bayesian sample) of models, each with the same budget, "
+                           "and rank them by validation loss. Every train.py flag sets all trials; the four swept "
+                           "flags take comma-separated lists.")
+    d = SweepSpace()
+    g = p.add_argument_group("swept hyperparameters (comma-separated candidates)")
+    g.add_argument("--hidden_size", "--rnn_size", dest="hidden_size", type=number_list(int, "hidden_size"), default=d.hidden_size,
+                   help="units per layer")
+    g.add_argument("--num_layers", type=number_list(int, "num_layers"), default=d.num_layers, help="stacked recurrent layers")
+    g.add_argument("--dropout", type=number_list(float, "dropout"), default=d.dropout, help="dropout between layers")
+    g.add_argument("--learning_rate", type=number_list(float, "learning_rate"), default=d.learning_rate, help="Adam learning rate")
+    g = p.add_argument_group("sweep")
+    g.add_argument("--search", choices=SEARCHES, default="grid",
+                   help="grid: every combination (first --max_trials of them); random / bayesian: --max_trials samples (KerasTuner)")
+    g.add_argument("--max_trials", type=integer, default=None, help="number of trials (grid: default all combinations)")
+    g.add_argument("--sweep_dir", "--checkpoint_dir", dest="sweep_dir", default="runs/sweep",
+                   help="trial_ID/ run directories, sweep.json and KerasTuner's state; rerunning continues the sweep")
+    g.add_argument("--overwrite", action="store_true", help="delete the previous sweep in --sweep_dir and start over")
+    g.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
+    p.set_defaults(time_budget=5.0, max_epochs=0.0, sample_every=0, sample_length=0, iters_to_report=200)
+    return p
+
+
+# ---------------------------------------------------------------------------------------------
+# the flags reference (docs/flags.md), generated from the parsers above
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SERVING_CLIENT = os.path.join(REPO, "scripts", "serving_client.py")
+
+# tool -> (script, console command, parser); the order of docs/flags.md
+TOOLS = {
+    "train": ("scripts/train.py", "tfcharrnn-train", train_parser),
+    "sample": ("scripts/sample.py", "tfcharrnn-sample", sample_parser),
+    "evaluate": ("scripts/evaluate.py", "tfcharrnn-evaluate", evaluate_parser),
+    "export": ("scripts/export.py", "tfcharrnn-export", export_parser),
+    "sweep": ("scripts/sweep.py", "tfcharrnn-sweep", sweep_parser),
+}
+
+
+def serving_client_parser() -> argparse.ArgumentParser:
+    """scripts/serving_client.py's own parser, loaded by path (the client needs nothing of tfcharrnn)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tfcharrnn_serving_client_script", SERVING_CLIENT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_parser()
+
+
+def documented_default(action) -> str:
+    """An action's default as the flags tables write it: "off" for a switch, "(required)", ..."""
+    if action.required or not action.option_strings:
+        return "(required)"
+    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._StoreConstAction)):
+        return "off"
+    value = action.default
+    if value is None:
+        return getattr(action, "doc_default", "")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, str):
+        return f"`{value}`" if value else '`""`'
+    return str(value)
+
+
+def flag_rows(parser, skip=()):
+    """(group title, [(flag, aliases, default, meaning)]) per group with flags, in --help order."""
+    for group in parser._action_groups:
+        rows = []
+        for a in group._group_actions:
+            if a.help == argparse.SUPPRESS or "-h" in a.option_strings or a in skip:
+                continue
+            names = a.option_strings or [(a.metavar or a.dest).upper()]
+            meaning = (a.help or "").replace("|", "\\|")
+            if a.choices:
+                meaning += "; one of " + ", ".join(f"`{c}`" for c in a.choices)
+            rows.append((f"`{names[0]}`", ", ".join(f"`{n}`" for n in names[1:]), documented_default(a).replace("|", "\\|"), meaning))
+        if rows:
+            yield group.title, rows
+
+
+def inherited_actions(sweep, train):
+    """The sweep's actions that are train.py's, unchanged (same names, same default)."""
+    same = {(tuple(a.option_strings), a.dest, repr(a.default)) for a in train._actions}
+    return {a for a in sweep._actions if (tuple(a.option_strings), a.dest, repr(a.default)) in same}
+
+
+def _tool_section(title, parser, intro="", skip=()):
+    lines = [f"## {title}", "", parser.description or "", ""]
+    if intro:
+        lines += [intro, ""]
+    for group, rows in flag_rows(parser, skip):
+        lines += [f"### {group}", "", "| flag | aliases | default | meaning |", "| --- | --- | --- | --- |"]
+        lines += [f"| {' | '.join(row)} |" for row in rows]
+        lines.append("")
+    return lines
+
+
+def flags_markdown() -> str:
+    """docs/flags.md: every tool's flags, grouped as in its --help."""
+    lines = [
+        "# Command-line flags",
+        "",
+        "Every tool's flags, grouped as in its `--help`. Generated from the parsers in `tfcharrnn/cli/flags.py`;",
+        "do not edit by hand: after changing a flag run `python -m tfcharrnn.cli.flags > docs/flags.md`",
+        "(tests/test_flags.py checks this file against the parsers). A default `off` is a switch left out;",
+        "`(required)` must be given. `scripts/bench.py` documents its own flags (`--help`).",
+        "",
+    ]
+    for tool, (script, command, make) in TOOLS.items():
+        parser, intro, skip = make(), "", ()
+        if tool == "sweep":
+            skip = inherited_actions(parser, train_parser())
+            intro = ("Every `scripts/train.py` flag not listed here applies to every trial, with train.py's default; "
+                     "below: the swept flags, the sweep's own, and train.py flags whose default differs in a sweep.")
+        lines += _tool_section(f"{tool}: `{script}` (`{command}`)", parser, intro, skip)
+    lines += _tool_section("serving client: `scripts/serving_client.py`", serving_client_parser(),
+                           "Standalone (it needs nothing of tfcharrnn, to run on another machine): a plain argparse parser, "
+                           "declared in the script itself and read from there for this table.")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m tfcharrnn.cli.flags > docs/flags.md
+    import sys
+
+    sys.stdout.write(flags_markdown())

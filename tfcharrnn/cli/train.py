@@ -1,0 +1,47 @@
+"""Train a character-level RNN language model from the command line.
+
+    python scripts/train.py --train_data input.txt --hidden_size 256 --num_layers 2
+    python scripts/train.py --time_budget 15 --checkpoint_dir runs/a     # 15 minutes, no epoch limit
+    python scripts/train.py --resume --checkpoint_dir runs/a              # or: tfcharrnn-train ...
+
+Flags: tfcharrnn/cli/flags.py (docs/flags.md); the work: tfcharrnn.training.Trainer.
+"""
+
+from __future__ import annotations
+
+from tfcharrnn.cli.flags import train_parser
+from tfcharrnn.errors import run_cli
+
+LN2 = 0.6931471805599453
+
+
+def train_config(args):
+    """TrainConfig from parsed flags. A time budget alone means "train for that long": the default
+    epoch limit would otherwise end a 15-minute run on a small corpus after a few minutes."""
+    from tfcharrnn.training import TrainConfig
+
+    fields = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__}
+    if fields.get("max_epochs") is None:
+        fields["max_epochs"] = 0.0 if fields.get("time_budget") else TrainConfig.max_epochs
+    return TrainConfig(**fields)
+
+
+def main(argv=None) -> int:
+    args = train_parser().parse_args(argv)
+    from tfcharrnn.training import Trainer, configure_devices
+
+    configure_devices(cpu=args.cpu, gpu=args.gpu)
+    cfg = train_config(args)
+    result = Trainer(cfg).run()
+    val = result["val_loss"]
+    val_text = f"{val:.4f} nats/char ({val / LN2:.4f} bits/char)" if val is not None else "n/a (no validation split)"
+    print(f"done: step {result['step']}, epoch {result['epoch']:.2f}, validation {val_text}, checkpoint {result['checkpoint']}")
+    return 0
+
+
+def entry():
+    run_cli(main)
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m tfcharrnn.cli.train ...
+    entry()
