@@ -69,193 +69,11 @@ EXTRA = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"
 
 
-# ---------------------------------------------------------------------------------------------
-# the module that is saved
-
-
-def _token_bytes(vocab) -> list[bytes]:
-    """The bytes each token stands for: UTF-8 of the character, or the byte itself (bytes mode)."""
-    if vocab.mode == "bytes":
-        return [c.encode("latin-1") for c in vocab.chars]
-    try:
-        return [c.encode("utf-8") for c in vocab.chars]
-    except UnicodeEncodeError:
-        raise UserError("the vocabulary holds a character that has no UTF-8 form (a lone surrogate); "
-                        "retrain on text decoded as UTF-8, or use --byte_mode") from None
-
-
-def _make_serving_module(model, vocab, max_new_chars: int):
-    import tensorflow as tf
-
-    from tfcharrnn.sampling import generate_ids
-
-    cfg = model.config
-    vocab_size = cfg.vocab_size
-    if vocab.size != vocab_size:
-        raise UserError(f"the vocabulary has {vocab.size} characters but the model {vocab_size}; they come from different checkpoints")
-    codes = np.array([ord(c) for c in vocab.chars], dtype=np.int64)
-    order = np.argsort(codes, kind="stable")
-    token_bytes = _token_bytes(vocab)
-    byte_mode = vocab.mode == "bytes"
-    cap = int(max_new_chars)
-    state_spec = tf.TensorSpec([None, cfg.num_states, cfg.hidden_size], tf.float32, name="state")
-
-    class CharRNNServing(tf.Module):
-        """What TF Serving loads: the model's variables and three tf.functions.
-
-        The Keras model is deliberately not an attribute (it is reached through the closure):
-        tracking it would save each Keras variable twice (the Keras wrapper's export copy and its
-        tf.Variable), the functions would read one copy and the TF1 loader that TF Serving and
-        `saved_model_cli run` use would restore the other ("Could not find variable ...").
-        Like keras.export.ExportArchive, the module tracks the tf.Variables its functions use.
-        """
-
-        def __init__(self):
-            super().__init__(name="tfcharrnn_serving")
-            self.sorted_codes = tf.constant(codes[order])  # (V,) int64, ascending
-            self.sorted_ids = tf.constant(order.astype(np.int32))  # (V,) id of each sorted code
-            self.token_bytes = tf.constant(token_bytes, dtype=tf.string)  # (V,)
-            self.token_text = tf.constant([c.encode("utf-8", "surrogatepass") for c in vocab.chars], dtype=tf.string)
-            used, seen = [], set()
-            for fn in self.signatures().values():
-                for v in fn.variables:
-                    if id(v) not in seen:
-                        seen.add(id(v))
-                        used.append(v)
-            self.model_variables = used  # the tf.Variables the traced functions capture
-
-        def keras_model(self):
-            return model
-
-        # -- strings <-> ids ---------------------------------------------------------------
-        def encode(self, prompt):
-            """string[B] -> (checks, ids (B, P>=1) right-padded with 0, lengths (B,))."""
-            if byte_mode:  # every byte is a token: latin-1 maps byte b to code point b, and never fails
-                codes_r = tf.cast(tf.strings.unicode_decode(prompt, "ISO-8859-1"), tf.int64)
-                checks = []
-            else:
-                valid = tf.equal(tf.strings.unicode_transcode(prompt, "UTF-8", "UTF-8", errors="replace",
-                                                              replacement_char=0xFFFD), prompt)
-                checks = [tf.debugging.Assert(tf.reduce_all(valid), ["prompt is not valid UTF-8 text; send UTF-8 strings"])]
-                codes_r = tf.cast(tf.strings.unicode_decode(prompt, "UTF-8", errors="replace", replacement_char=0xFFFD), tf.int64)
-            flat = codes_r.flat_values
-            pos = tf.minimum(tf.searchsorted(self.sorted_codes, flat, side="left", out_type=tf.int32), vocab_size - 1)
-            known = tf.equal(tf.gather(self.sorted_codes, pos), flat)
-            unknown, _ = tf.unique(tf.boolean_mask(flat, tf.logical_not(known)))
-            if byte_mode:
-                shown = tf.strings.as_string(unknown)
-            else:
-                shown = tf.strings.unicode_encode(tf.cast(unknown[:, None], tf.int32), "UTF-8", errors="replace")
-            checks.append(tf.debugging.Assert(
-                tf.reduce_all(known),
-                ["prompt has characters the model never saw:", shown, "(code points" if not byte_mode else "(byte values", unknown,
-                 "); remove them or export a model trained on text that has them"],
-                summarize=20))
-            ids_r = codes_r.with_flat_values(tf.where(known, tf.gather(self.sorted_ids, pos), 0))
-            lengths = tf.cast(ids_r.row_lengths(), tf.int32)
-            batch = tf.shape(prompt, out_type=tf.int64)[0]
-            width = tf.maximum(tf.reduce_max(tf.concat([ids_r.row_lengths(), [0]], 0)), 1)
-            ids = ids_r.to_tensor(default_value=0, shape=tf.stack([batch, width]))
-            return checks, ids, lengths
-
-        def decode(self, ids):
-            """ids (B, N) int32, -1 padded -> string[B] of UTF-8 text."""
-            kept = tf.ragged.boolean_mask(ids, ids >= 0)
-            text = tf.strings.reduce_join(tf.gather(self.token_bytes, kept), axis=1)
-            if byte_mode:  # generated bytes may cut a character: invalid sequences become U+FFFD
-                text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
-            return text
-
-        # -- signatures --------------------------------------------------------------------
-        @tf.function(input_signature=[
-            tf.TensorSpec([None], tf.string, name="prompt"),
-            tf.TensorSpec([None], tf.int32, name="max_new_chars"),
-            tf.TensorSpec([None], tf.float32, name="temperature"),
-            tf.TensorSpec([None], tf.int32, name="top_k"),
-            tf.TensorSpec([None], tf.float32, name="top_p"),
-            tf.TensorSpec([None], tf.int64, name="seed"),
-        ])
-        def generate(self, prompt, max_new_chars, temperature, top_k, top_p, seed):
-            batch = tf.shape(prompt)[0]
-            same = tf.reduce_all(tf.equal(
-                tf.stack([tf.size(x) for x in (max_new_chars, temperature, top_k, top_p, seed)]), batch))
-            checks = [
-                tf.debugging.Assert(same, ["every input needs the same batch size; prompt has", batch, "rows, "
-                                           "max_new_chars/temperature/top_k/top_p/seed have",
-                                           tf.stack([tf.size(x) for x in (max_new_chars, temperature, top_k, top_p, seed)])]),
-                tf.debugging.Assert(tf.reduce_all(tf.logical_and(max_new_chars >= 0, max_new_chars <= cap)),
-                                    [f"max_new_chars must be between 0 and {cap}, got", max_new_chars], summarize=8),
-                tf.debugging.Assert(tf.reduce_all(tf.logical_and(temperature >= 0.0, tf.math.is_finite(temperature))),
-                                    ["temperature must be a finite number >= 0 (0 = greedy), got", temperature], summarize=8),
-                tf.debugging.Assert(tf.reduce_all(top_k >= 0), ["top_k must be >= 0 (0 = off), got", top_k], summarize=8),
-                tf.debugging.Assert(tf.reduce_all(tf.logical_and(top_p > 0.0, top_p <= 1.0)),
-                                    ["top_p must be in (0, 1] (1 = off), got", top_p], summarize=8),
-            ]
-            with tf.control_dependencies(checks):
-                prompt = tf.identity(prompt)
-            encode_checks, ids, lengths = self.encode(prompt)
-
-            def run():
-                out, _ = generate_ids(model.stepper(), model.initial_state(batch), ids, lengths, max_new_chars,
-                                      seed, temperature, top_k, top_p, vocab_size)
-                return out
-
-            with tf.control_dependencies(encode_checks):
-                # generate_ids cannot stack an empty TensorArray of unknown batch (0 rows, or 0 chars for
-                # every row): answer those requests without running it.
-                wanted = tf.logical_and(batch > 0, tf.reduce_max(tf.concat([max_new_chars, [0]], 0)) > 0)
-                out = tf.cond(wanted, run, lambda: tf.zeros([batch, 0], tf.int32))
-            return {"text": self.decode(out), "ids": out}
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.int32, name="token_id"), state_spec])
-        def step(self, token_id, state):
-            check = tf.debugging.Assert(tf.reduce_all(tf.logical_and(token_id >= 0, token_id < vocab_size)),
-                                        [f"token_id must be in [0, {vocab_size}), got", token_id], summarize=8)
-            with tf.control_dependencies([check]):
-                logits, new_state = model.next(token_id, state)
-            return {"logits": logits, "state": new_state}
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.int32, name="ids")])
-        def vocabulary(self, ids):
-            check = tf.debugging.Assert(tf.reduce_all(tf.logical_and(ids >= 0, ids < vocab_size)),
-                                        [f"ids must be in [0, {vocab_size}), got", ids], summarize=8)
-            with tf.control_dependencies([check]):
-                ids = tf.identity(ids)
-            return {"chars": tf.gather(self.token_text, ids), "token_bytes": tf.gather(self.token_bytes, ids)}
-
-        def signatures(self) -> dict:
-            return {
-                "serving_default": self.generate.get_concrete_function(),
-                "step": self.step.get_concrete_function(),
-                "vocabulary": self.vocabulary.get_concrete_function(),
-            }
-
-    return CharRNNServing()
-
-
-def cpu_model(model):
-    """A fresh CharRNN with ``model``'s weights, its variables made on the CPU.
-
-    The export graph only calls the cells one step at a time (never the cuDNN sequence kernel),
-    and a rebuilt model carries no training-time state (fused kernels, dropout layers in use).
-    """
-    import tensorflow as tf
-
-    from tfcharrnn.checkpoint import assign_weights, model_arrays
-    from tfcharrnn.model import CharRNN
-
-    weights = model_arrays(model)
-    with tf.device("/CPU:0"):
-        fresh = CharRNN(model.config)
-        assign_weights(fresh, weights, "the model")
-    return fresh
-
-
 def build_serving_module(model, vocab, max_new_chars: int = MAX_NEW_CHARS):
-    """The tf.Module that export_saved_model saves (signatures: module.signatures())."""
-    if not isinstance(max_new_chars, int) or max_new_chars < 1:
-        raise UserError(f"--max_new_chars must be a positive integer, got {max_new_chars!r}")
-    return _make_serving_module(cpu_model(model), vocab, max_new_chars)
+    """The tf.Module that export_saved_model saves (tfcharrnn.serving.ServingModule)."""
+    from tfcharrnn.serving import build_serving_module as build
+
+    return build(model, vocab, max_new_chars)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -339,8 +157,7 @@ def export_saved_model(model, vocab, name: str, *, base_dir: str = "saved_models
     """
     import tensorflow as tf
 
-    from tfcharrnn.files import atomic_write_bytes
-    from tfcharrnn.files import fsync_dir as _fsync_dir
+    from tfcharrnn.files import atomic_write_bytes, new_temp_dir, publish_dir
 
     log = log or (lambda *_: None)
     _check_name(name)
@@ -356,7 +173,7 @@ def export_saved_model(model, vocab, name: str, *, base_dir: str = "saved_models
     os.makedirs(model_dir, exist_ok=True)
 
     module = build_serving_module(model, vocab, max_new_chars)
-    tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir)  # TF Serving ignores non-numeric names
+    tmp = new_temp_dir(model_dir, f".tmp-{version}-")  # TF Serving ignores non-numeric names
     try:
         t0 = time.perf_counter()
         tf.saved_model.save(module, tmp, signatures=module.signatures())
@@ -393,25 +210,13 @@ def export_saved_model(model, vocab, name: str, *, base_dir: str = "saved_models
             "tflite": os.path.basename(tflite_path) if tflite_path else None,
         }
         atomic_write_bytes(os.path.join(extra, "export.json"), json.dumps(meta, indent=1, ensure_ascii=False).encode("utf-8"))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp made it 0700: a server running as another user must read it
-        _fsync_dir(tmp)
-        if os.path.exists(final):
-            old = tempfile.mkdtemp(prefix=f".old-{version}-", dir=model_dir)
-            os.rmdir(old)
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            try:
-                os.replace(tmp, final)
-            except OSError:
-                if os.path.exists(final):  # another export took this version number meanwhile
-                    raise UserError(f"{final!r} appeared while exporting (another export running?); run again to write "
-                                    f"version {next_version(model_dir)}") from None
-                raise
-        _fsync_dir(model_dir)
+        try:
+            publish_dir(tmp, final)  # an existing version (--overwrite) is swapped out, then removed
+        except OSError:
+            if os.path.exists(final) and not overwrite:  # another export took this version number meanwhile
+                raise UserError(f"{final!r} appeared while exporting (another export running?); run again to write "
+                                f"version {next_version(model_dir)}") from None
+            raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
