@@ -1,24 +1,19 @@
-"""scripts/bench.py keeps working: its --quick smoke mode writes the JSON and the markdown table.
+"""The benchmark (tfcharrnn.bench, run by scripts/bench.py) keeps working: its --quick smoke mode
+writes the JSON and the markdown table.
 
 No timing assertions: speed is measured by running the benchmark itself (docs/performance.md).
 """
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 
+from tfcharrnn.bench.common import torch_available
+from tfcharrnn.bench.train_peers import matmul_params, train_flops_per_char
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "scripts", "bench.py")
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("bench_script", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run_bench(tmp_path, *flags, timeout=240):
@@ -33,11 +28,10 @@ def run_bench(tmp_path, *flags, timeout=240):
 
 
 def test_flops_formula_counts_six_times_the_matmul_parameters():
-    bench = load_bench()
     # 2x128 LSTM on 64-wide embeddings, 65 characters: 4H(E+H) + 4H(2H) + H*V
-    assert bench.matmul_params("lstm", 128, 2) == 4 * 128 * (64 + 128) + 4 * 128 * 256 + 128 * 65
-    assert bench.matmul_params("gru", 512, 1) == 3 * 512 * (64 + 512) + 512 * 65
-    assert bench.train_flops_per_char("lstm", 128, 2) == 6 * bench.matmul_params("lstm", 128, 2)
+    assert matmul_params("lstm", 128, 2) == 4 * 128 * (64 + 128) + 4 * 128 * 256 + 128 * 65
+    assert matmul_params("gru", 512, 1) == 3 * 512 * (64 + 512) + 512 * 65
+    assert train_flops_per_char("lstm", 128, 2) == 6 * matmul_params("lstm", 128, 2)
 
 
 def test_quick_run_writes_json_and_markdown(tmp_path):
@@ -51,7 +45,7 @@ def test_quick_run_writes_json_and_markdown(tmp_path):
 
     (entry,) = results["train"].values()
     assert {"model", "hidden_size", "num_layers", "batch_size", "seq_length", "flops_per_char", "peers"} <= set(entry)
-    expected = {"tfcharrnn", "keras-fit"} | ({"torch"} if load_bench().torch_available() else set())
+    expected = {"tfcharrnn", "keras-fit"} | ({"torch"} if torch_available() else set())
     assert expected <= set(entry["peers"])
     for peer in entry["peers"].values():
         assert peer["chars_per_s"] > 0 and peer["gflops"] > 0 and len(peer["rounds"]) == results["settings"]["repeats"]
