@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tfcharrnn.bench.common import torch_available
 from tfcharrnn.bench.train_peers import matmul_params, train_flops_per_char
 
@@ -82,3 +84,11 @@ def test_only_selects_sections(tmp_path):
 def test_unknown_section_is_refused(tmp_path):
     p = subprocess.run([sys.executable, BENCH, "--only", "trian", "--out", str(tmp_path)], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert p.returncode != 0 and "trian" in p.stderr
+
+
+@pytest.mark.slow  # the --quick run above covers the serving rows; this calls the function on its own
+def test_bench_serving_smoke():
+    from tfcharrnn.bench.serving import bench_serving
+
+    result = bench_serving(num_layers=1, hidden_size=16, num_chars=40, batch=4, repeats=1, log=lambda *a: None)
+    assert result["serving_s"] > 0 and result["speedup_vs_onestep"] > 0 and result["batch_cost"] > 0

@@ -13,7 +13,7 @@ Sections (``--only``, comma separated; default all):
   peak      this machine's float32 matmul GFLOP/s (TensorFlow and, if present, PyTorch; the best counts)
   generate  generation chars/s at batch 1 and 32: tfcharrnn's compiled loop, the tutorial's OneStep
             per-character loop, a PyTorch per-character loop, and when their modules are present the
-            SavedModel ``serving_default`` (tfcharrnn.export.bench_serving) and the LiteRT sampler
+            SavedModel ``serving_default`` (tfcharrnn.bench.serving) and the LiteRT sampler
             (tfcharrnn.tflite_export.bench_tflite)
   prep      corpus preparation of a 100 MB UTF-8 corpus (real text, repeated and mixed; written
             under /tmp): seconds and peak RSS of a first and a cached run, and the time to the first
@@ -31,6 +31,7 @@ The modules, by concern (only scripts/bench.py imports ``command``):
   workers         the worker process protocol and interleaved rounds
   train_peers     training peers (Trainer, model.fit, PyTorch), matmul peaks, FLOP counting
   generate_peers  generation peers (compiled loop, the tutorial's OneStep, PyTorch loops)
+  serving         the SavedModel's serving_default against per-character loops (bench_serving)
   prep            corpus preparation timing and its child processes
   report          machine information, the markdown tables
   common          sizes, threads, the timing loop, child processes

@@ -186,7 +186,7 @@ def run_generate(args, results, notes, log):
 
 def _serving_rows(extra, worker, config, num_chars, batch, repeats, notes, log):
     r = worker.call("tf", op="call", which="serving", config=list(config), num_chars=num_chars, batch=batch, repeats=repeats)["result"]
-    extra["savedmodel"] = {"label": "SavedModel serving_default (export.bench_serving, best of its repeats)",
+    extra["savedmodel"] = {"label": "SavedModel serving_default (bench.serving.bench_serving, best of its repeats)",
                            "batch1_chars_per_s": r["batch1_chars_per_s"], f"batch{batch}_chars_per_s": r[f"batch{batch}_chars_per_s"]}
     log(f"  SavedModel serving_default: {r['batch1_chars_per_s']:,.0f} chars/s at batch 1")
     # issue 3's setting: one request of 2,000 characters against the OneStep loop, same process

@@ -106,7 +106,7 @@ def call_module_bench(cmd):
     which = cmd["which"]
     kind, hidden, layers = cmd["config"]
     if which == "serving":
-        from tfcharrnn.export import bench_serving
+        from tfcharrnn.bench.serving import bench_serving
 
         corpus = tiny_shakespeare()
         r = bench_serving(num_layers=layers, hidden_size=hidden, num_chars=cmd["num_chars"], batch=cmd["batch"], repeats=cmd["repeats"],
