@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 import numpy as np
 from ai_edge_litert import schema_py_generated as _schema
@@ -180,7 +179,7 @@ class LiteRTModel:
         """Mean negative log-likelihood (nats/char) of ``ids`` through `step`, state carried.
 
         The text is cut into ``streams`` equal rows read side by side, each from the zero state
-        (tfcharrnn.tflite_export.keras_mean_loss uses the same layout).
+        (tfcharrnn.bench.litert.keras_mean_loss uses the same layout).
         """
         x, y = loss_layout(ids, streams)
         state = self.initial_state(x.shape[0])
@@ -271,25 +270,6 @@ def sample_main_from_args(args) -> int:
         out.write((args.prime if args.print_prime else "") + text + "\n")
     out.flush()
     return 0
-
-
-# ---------------------------------------------------------------------------------------------
-# speed
-
-
-def bench(path_or_model, num_chars: int = 500, repeats: int = 3, prompt: str = "", seed: int = 0, temperature: float = 1.0, num_threads: int | None = 1) -> dict:
-    """Characters per second of the reference sampler at batch 1 (best of ``repeats``)."""
-    model = path_or_model if isinstance(path_or_model, LiteRTModel) else LiteRTModel(path_or_model, num_threads=num_threads)
-    ids = model.vocab.encode_prompt(prompt) if prompt else np.zeros(0, np.int32)
-    generate_ids(model, ids, min(num_chars, 20), [seed], temperature)  # warm-up: allocation, delegate
-    times = []
-    for r in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        generate_ids(model, ids, num_chars, [seed + r], temperature)
-        times.append(time.perf_counter() - t0)
-    best = min(times)
-    return {"chars_per_s": num_chars / best, "seconds": best, "num_chars": num_chars, "repeats": len(times), "times": times,
-            "num_threads": num_threads}
 
 
 if __name__ == "__main__":  # pragma: no cover - python -m tfcharrnn.litert_sampler NAME.tflite ...

@@ -14,7 +14,7 @@ Sections (``--only``, comma separated; default all):
   generate  generation chars/s at batch 1 and 32: tfcharrnn's compiled loop, the tutorial's OneStep
             per-character loop, a PyTorch per-character loop, and when their modules are present the
             SavedModel ``serving_default`` (tfcharrnn.bench.serving) and the LiteRT sampler
-            (tfcharrnn.tflite_export.bench_tflite)
+            (tfcharrnn.bench.litert)
   prep      corpus preparation of a 100 MB UTF-8 corpus (real text, repeated and mixed; written
             under /tmp): seconds and peak RSS of a first and a cached run, and the time to the first
             training step and peak RSS of a short Trainer run on it
@@ -32,6 +32,7 @@ The modules, by concern (only scripts/bench.py imports ``command``):
   train_peers     training peers (Trainer, model.fit, PyTorch), matmul peaks, FLOP counting
   generate_peers  generation peers (compiled loop, the tutorial's OneStep, PyTorch loops)
   serving         the SavedModel's serving_default against per-character loops (bench_serving)
+  litert          the LiteRT sampler's speed (bench_tflite) and quantization's cost (quantization_report)
   prep            corpus preparation timing and its child processes
   report          machine information, the markdown tables
   common          sizes, threads, the timing loop, child processes

@@ -217,7 +217,7 @@ def _module_benches(worker, config, num_chars, batch, args, notes, log):
     if importlib.util.find_spec("tfcharrnn.tflite_export") is not None:
         try:
             r = worker.call("tf", op="call", which="tflite", config=list(config), num_chars=num_chars, repeats=repeats)["result"]
-            extra["tflite"] = {"label": "LiteRT sampler, 1 thread (tflite_export.bench_tflite, best of its repeats)",
+            extra["tflite"] = {"label": "LiteRT sampler, 1 thread (bench.litert.bench_tflite, best of its repeats)",
                                "batch1_chars_per_s": r["batch1_chars_per_s"]}
             log(f"  LiteRT sampler: {r['batch1_chars_per_s']:,.0f} chars/s at batch 1")
         except (RuntimeError, KeyError) as e:

@@ -118,7 +118,7 @@ def call_module_bench(cmd):
 
         from tfcharrnn.config import ModelConfig
         from tfcharrnn.model import CharRNN
-        from tfcharrnn.tflite_export import bench_tflite
+        from tfcharrnn.bench.litert import bench_tflite
 
         corpus = tiny_shakespeare()
         keras.utils.set_random_seed(0)
