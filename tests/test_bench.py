@@ -56,10 +56,12 @@ def test_quick_run_writes_json_and_markdown(tmp_path):
         assert entry["pytorch_reference"] == "torch" and entry["tfcharrnn_vs_pytorch"] > 0
 
     (gen,) = results["generate"].values()
-    assert {"tfcharrnn", "onestep"} <= set(gen["peers"])
-    for peer in gen["peers"].values():
-        for b in gen["batches"]:
+    assert {"tfcharrnn", "onestep", "savedmodel", "tflite"} <= set(gen["peers"])  # the serving and LiteRT rows run too
+    for name, peer in gen["peers"].items():
+        for b in gen["batches"] if name != "tflite" else [1]:
             assert peer[f"batch{b}_chars_per_s"] > 0
+    assert gen["serving_2000"]["speedup_vs_onestep"] > 0 and gen["serving_2000"]["batch_cost"] > 0
+    assert not [n for n in results["notes"] if "failed" in n], results["notes"]
 
     prep = results["prep"]
     assert prep["first_run"]["chars"] == prep["cached_run"]["chars"] > 1_000_000
@@ -69,7 +71,8 @@ def test_quick_run_writes_json_and_markdown(tmp_path):
     assert str(tmp_path) in prep["corpus"]["path"]  # the corpus goes to --tmp-dir, never into the repo
 
     assert md.startswith("## Performance")
-    for heading in ("### Training", "### Generation", "### Corpus preparation", "| config | peer | chars/s | vs PyTorch | vs model.fit |"):
+    for heading in ("### Training", "### Generation", "### Corpus preparation", "| config | peer | chars/s | vs PyTorch | vs model.fit |",
+                    "| SavedModel serving_default", "| LiteRT sampler"):
         assert heading in md
     assert "python scripts/bench.py --quick" in md  # the command to reproduce
 

@@ -10,8 +10,6 @@ tfcharrnn.bench.prep and tfcharrnn.bench.quality.
 
 from __future__ import annotations
 
-import importlib.util
-
 from tfcharrnn.bench.common import EMBEDDING, VOCAB_SIZE, median, torch_available
 from tfcharrnn.bench.generate_peers import FULL_GEN, GEN_PEERS, QUICK_GEN
 from tfcharrnn.bench.train_peers import FULL_TRAIN, QUICK_TRAIN, TRAIN_PEERS, matmul_params, train_flops_per_char, trainer_defaults
@@ -184,44 +182,41 @@ def run_generate(args, results, notes, log):
     results["generate"] = out
 
 
-def _serving_rows(extra, worker, config, num_chars, batch, repeats, notes, log):
+def _serving_rows(extra, worker, config, num_chars, batch, args, notes, log):
+    repeats = 1 if args.quick else 3
     r = worker.call("tf", op="call", which="serving", config=list(config), num_chars=num_chars, batch=batch, repeats=repeats)["result"]
     extra["savedmodel"] = {"label": "SavedModel serving_default (bench.serving.bench_serving, best of its repeats)",
                            "batch1_chars_per_s": r["batch1_chars_per_s"], f"batch{batch}_chars_per_s": r[f"batch{batch}_chars_per_s"]}
     log(f"  SavedModel serving_default: {r['batch1_chars_per_s']:,.0f} chars/s at batch 1")
     # issue 3's setting: one request of 2,000 characters against the OneStep loop, same process
-    raw = worker.call("tf", op="call", which="serving", config=list(config), num_chars=2000, batch=32, repeats=repeats)["result"]["raw"]
+    # (--quick: the request above, to spare a second export)
+    raw = r["raw"] if args.quick else worker.call("tf", op="call", which="serving", config=list(config), num_chars=2000, batch=32, repeats=repeats)["result"]["raw"]
     paired = raw["paired_speedup_vs_onestep"]
-    extra["serving_2000"] = {k: raw[k] for k in ("speedup_vs_onestep", "paired_speedup_vs_onestep", "speedup_vs_onestep_session",
+    extra["serving_2000"] = {k: raw[k] for k in ("num_chars", "speedup_vs_onestep", "paired_speedup_vs_onestep", "speedup_vs_onestep_session",
                                                  "batch_cost", "serving_us_per_char", "onestep_us_per_char")}
-    notes.append(f"{config[2]}x{config[1]} {config[0]}, batch 1, 2,000 characters: SavedModel serving_default "
+    notes.append(f"{config[2]}x{config[1]} {config[0]}, batch 1, {raw['num_chars']:,} characters: SavedModel serving_default "
                  f"{raw['speedup_vs_onestep']:.1f}x the OneStep loop (per round {paired['min']:.1f}-{paired['max']:.1f}x; "
                  f"{raw['speedup_vs_onestep_session']:.1f}x through the TF1 session loader TF Serving uses); "
-                 f"a batch of 32 prompts costs {raw['batch_cost']:.1f}x one prompt")
+                 f"a batch of {raw['batch']} prompts costs {raw['batch_cost']:.1f}x one prompt")
+
+
+def _tflite_row(extra, worker, config, num_chars, args, log):
+    repeats = 1 if args.quick else 3
+    r = worker.call("tf", op="call", which="tflite", config=list(config), num_chars=num_chars, repeats=repeats)["result"]
+    extra["tflite"] = {"label": "LiteRT sampler, 1 thread (bench.litert.bench_tflite, best of its repeats)",
+                       "batch1_chars_per_s": r["batch1_chars_per_s"]}
+    log(f"  LiteRT sampler: {r['batch1_chars_per_s']:,.0f} chars/s at batch 1")
 
 
 def _module_benches(worker, config, num_chars, batch, args, notes, log):
-    """SavedModel serving_default and the LiteRT sampler, through their modules' own bench functions."""
+    """SavedModel serving_default and the LiteRT sampler, through tfcharrnn.bench.serving and .litert."""
     extra = {}
-    repeats = 1 if args.quick else 3
-    if args.quick:
-        notes.append("--quick: the SavedModel and TFLite generation rows are skipped (they export and convert a model)")
-        return extra
-    if importlib.util.find_spec("tfcharrnn.export") is not None:
-        try:
-            _serving_rows(extra, worker, config, num_chars, batch, repeats, notes, log)
-        except (RuntimeError, KeyError) as e:
-            notes.append(f"SavedModel serving benchmark failed, skipped: {str(e).splitlines()[0][:300]}")
-    else:
-        notes.append("tfcharrnn.export is absent: SavedModel serving row skipped")
-    if importlib.util.find_spec("tfcharrnn.tflite_export") is not None:
-        try:
-            r = worker.call("tf", op="call", which="tflite", config=list(config), num_chars=num_chars, repeats=repeats)["result"]
-            extra["tflite"] = {"label": "LiteRT sampler, 1 thread (bench.litert.bench_tflite, best of its repeats)",
-                               "batch1_chars_per_s": r["batch1_chars_per_s"]}
-            log(f"  LiteRT sampler: {r['batch1_chars_per_s']:,.0f} chars/s at batch 1")
-        except (RuntimeError, KeyError) as e:
-            notes.append(f"TFLite sampler benchmark failed, skipped: {str(e).splitlines()[0][:300]}")
-    else:
-        notes.append("tfcharrnn.tflite_export is absent: TFLite row skipped")
+    try:
+        _serving_rows(extra, worker, config, num_chars, batch, args, notes, log)
+    except (RuntimeError, KeyError) as e:
+        notes.append(f"SavedModel serving benchmark failed, skipped: {str(e).splitlines()[0][:300]}")
+    try:
+        _tflite_row(extra, worker, config, num_chars, args, log)
+    except (RuntimeError, KeyError) as e:
+        notes.append(f"TFLite sampler benchmark failed, skipped: {str(e).splitlines()[0][:300]}")
     return extra
