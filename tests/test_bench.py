@@ -36,8 +36,14 @@ def test_flops_formula_counts_six_times_the_matmul_parameters():
     assert train_flops_per_char("lstm", 128, 2) == 6 * matmul_params("lstm", 128, 2)
 
 
+def test_quality_is_asked_for_by_name():
+    from tfcharrnn.bench.command import build_parser
+
+    assert build_parser().parse_args([]).only == "train,peak,generate,prep"  # a quality run trains for minutes
+
+
 def test_quick_run_writes_json_and_markdown(tmp_path):
-    results, md = run_bench(tmp_path)
+    results, md = run_bench(tmp_path, "--only", "train,peak,generate,prep,quality")  # every section, one run
     assert {"started", "command", "settings", "machine", "load_before", "load_after", "notes", "total_s"} <= set(results)
     assert results["settings"]["quick"] is True
     assert results["machine"]["cpu_count"] >= 1
@@ -70,8 +76,14 @@ def test_quick_run_writes_json_and_markdown(tmp_path):
         assert prep["train_cached"][key] > 0
     assert str(tmp_path) in prep["corpus"]["path"]  # the corpus goes to --tmp-dir, never into the repo
 
+    quality = results["quality"]
+    assert 0 < quality["minutes"] < 0.2  # --quick: seconds
+    assert set(quality["peers"]) == {"tfcharrnn"} | ({"torch"} if torch_available() else set())
+    for peer in quality["peers"].values():
+        assert 0 < peer["val_loss"] < 10 and peer["steps"] >= 1 and peer["label"]
+
     assert md.startswith("## Performance")
-    for heading in ("### Training", "### Generation", "### Corpus preparation", "| config | peer | chars/s | vs PyTorch | vs model.fit |",
+    for heading in ("### Training", "### Generation", "### Corpus preparation", "### Quality in", "| config | peer | chars/s | vs PyTorch | vs model.fit |",
                     "| SavedModel serving_default", "| LiteRT sampler"):
         assert heading in md
     assert "python scripts/bench.py --quick" in md  # the command to reproduce

@@ -3,8 +3,9 @@
     python scripts/bench.py                          # full run (about 10-15 min on 2 cores)
     python scripts/bench.py --quick                  # tiny sizes, seconds: the smoke test of tests/test_bench.py
     python scripts/bench.py --only train,peak --repeats 7 --out bench_results
+    python scripts/bench.py --only quality           # 3 minutes of training per peer
 
-Sections (``--only``, comma separated; default all):
+Sections (``--only``, comma separated; default all but quality):
   train     training chars/s in steady state: tfcharrnn's Trainer.train_step (the code path
             scripts/train.py runs, on real batches of the bundled Tiny Shakespeare), the Keras
             ``model.fit`` approach of the TensorFlow text-generation tutorial, PyTorch ``nn.LSTM`` /
@@ -18,6 +19,9 @@ Sections (``--only``, comma separated; default all):
   prep      corpus preparation of a 100 MB UTF-8 corpus (real text, repeated and mixed; written
             under /tmp): seconds and peak RSS of a first and a cached run, and the time to the first
             training step and peak RSS of a short Trainer run on it
+  quality   validation nats/char after M minutes of training (``--quality-minutes``, default 3):
+            tfcharrnn's defaults (scripts/train.py --time_budget M) and a plain PyTorch 2x256 LSTM,
+            one after the other, scored the same way
 
 How it measures on a shared, noisy machine: every peer lives in its own worker process (so
 thread pools never fight inside one process), is built and warmed up first, and then the peers
@@ -34,6 +38,7 @@ The modules, by concern (only scripts/bench.py imports ``command``):
   serving         the SavedModel's serving_default against per-character loops (bench_serving)
   litert          the LiteRT sampler's speed (bench_tflite) and quantization's cost (quantization_report)
   prep            corpus preparation timing and its child processes
+  quality         the time-budget quality runs (tfcharrnn's defaults, the PyTorch LSTM)
   report          machine information, the markdown tables
   common          sizes, threads, the timing loop, child processes
 """

@@ -17,19 +17,22 @@ import time
 
 import tfcharrnn.bench as bench
 from tfcharrnn.bench.prep import run_prep
+from tfcharrnn.bench.quality import run_quality
 from tfcharrnn.bench.report import machine_info, to_markdown, write
 from tfcharrnn.bench.sections import run_generate, run_peak, run_train
 from tfcharrnn.bench.train_peers import FULL_TRAIN, TRAIN_PEERS
 
-SECTIONS = ("train", "peak", "generate", "prep")
-RUNNERS = {"peak": run_peak, "train": run_train, "generate": run_generate, "prep": run_prep}
-ORDER = ("peak", "train", "generate", "prep")  # peak first: the training table needs it
+SECTIONS = ("train", "peak", "generate", "prep", "quality")
+DEFAULT_SECTIONS = ("train", "peak", "generate", "prep")  # quality trains for minutes per peer: asked for by name
+RUNNERS = {"peak": run_peak, "train": run_train, "generate": run_generate, "prep": run_prep, "quality": run_quality}
+ORDER = ("peak", "train", "generate", "prep", "quality")  # peak first: the training table needs it
 
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="bench.py", description=bench.__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny sizes and short rounds: a smoke test in seconds")
-    ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)}")
+    ap.add_argument("--only", default=",".join(DEFAULT_SECTIONS),
+                    help=f"comma-separated sections: {', '.join(SECTIONS)} (default: all but quality)")
     ap.add_argument("--out", default="bench_results", help="directory for bench.json and bench.md")
     ap.add_argument("--repeats", type=int, default=None, help="interleaved rounds per peer (default 5; --quick 2)")
     ap.add_argument("--seconds", type=float, default=None, help="seconds per training round (default 3; --quick 0.2)")
@@ -38,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"training peers, comma separated (known: {', '.join(TRAIN_PEERS)})")
     ap.add_argument("--configs", default="", help=f"training configs, comma separated (default all: {', '.join(FULL_TRAIN)})")
     ap.add_argument("--tmp-dir", default=tempfile.gettempdir(), help="where the 100 MB corpus and its cache go (not the repo)")
+    ap.add_argument("--quality-minutes", type=float, default=None, help="quality: minutes of training per peer (default 3; --quick 0.05)")
+    ap.add_argument("--quality-torch-batch", type=int, default=64, help="quality: the PyTorch LSTM's batch size")
     return ap
 
 

@@ -118,6 +118,17 @@ def _prep_table(p):
             ""]
 
 
+def _quality_table(q):
+    lines = [f"### Quality in {q['minutes']:g} minutes (validation nats/char on the last 10% of Tiny Shakespeare)", "",
+             "| peer | nats/char | bits/char | steps | epochs | chars/s |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name, p in q["peers"].items():
+        label = f"**{p['label']}**" if name == "tfcharrnn" else p["label"]
+        lines.append(f"| {label} | {p['val_loss']:.4f} | {p['val_bits']:.4f} | {p['steps']:,} | {p['epochs']:.2f} | {_fmt(p['chars_per_s'])} |")
+    lines += ["", f"Each run in its own process, one after the other; reproduce with `{q['command']}`.", ""]
+    return lines
+
+
 def to_markdown(results) -> str:
     lines = _header(results)
     peak = results.get("peak", {}).get("gflops")
@@ -129,6 +140,8 @@ def to_markdown(results) -> str:
         lines += _generate_tables(results["generate"])
     if "prep" in results:
         lines += _prep_table(results["prep"])
+    if "quality" in results:
+        lines += _quality_table(results["quality"])
     if results.get("notes"):
         lines += ["Notes:", ""] + [f"- {n}" for n in results["notes"]] + [""]
     return "\n".join(lines)
