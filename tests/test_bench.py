@@ -1,24 +1,21 @@
-"""scripts/bench.py keeps working: its --quick smoke mode writes the JSON and the markdown table.
+"""The benchmark (tfcharrnn.bench, run by scripts/bench.py) keeps working: its --quick smoke mode
+writes the JSON and the markdown table.
 
 No timing assertions: speed is measured by running the benchmark itself (docs/performance.md).
 """
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 
+import pytest
+
+from tfcharrnn.bench.common import torch_available
+from tfcharrnn.bench.train_peers import matmul_params, train_flops_per_char
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "scripts", "bench.py")
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("bench_script", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run_bench(tmp_path, *flags, timeout=240):
@@ -33,15 +30,20 @@ def run_bench(tmp_path, *flags, timeout=240):
 
 
 def test_flops_formula_counts_six_times_the_matmul_parameters():
-    bench = load_bench()
     # 2x128 LSTM on 64-wide embeddings, 65 characters: 4H(E+H) + 4H(2H) + H*V
-    assert bench.matmul_params("lstm", 128, 2) == 4 * 128 * (64 + 128) + 4 * 128 * 256 + 128 * 65
-    assert bench.matmul_params("gru", 512, 1) == 3 * 512 * (64 + 512) + 512 * 65
-    assert bench.train_flops_per_char("lstm", 128, 2) == 6 * bench.matmul_params("lstm", 128, 2)
+    assert matmul_params("lstm", 128, 2) == 4 * 128 * (64 + 128) + 4 * 128 * 256 + 128 * 65
+    assert matmul_params("gru", 512, 1) == 3 * 512 * (64 + 512) + 512 * 65
+    assert train_flops_per_char("lstm", 128, 2) == 6 * matmul_params("lstm", 128, 2)
+
+
+def test_quality_is_asked_for_by_name():
+    from tfcharrnn.cli.flags import bench_parser as build_parser
+
+    assert build_parser().parse_args([]).only == "train,peak,generate,prep"  # a quality run trains for minutes
 
 
 def test_quick_run_writes_json_and_markdown(tmp_path):
-    results, md = run_bench(tmp_path)
+    results, md = run_bench(tmp_path, "--only", "train,peak,generate,prep,quality")  # every section, one run
     assert {"started", "command", "settings", "machine", "load_before", "load_after", "notes", "total_s"} <= set(results)
     assert results["settings"]["quick"] is True
     assert results["machine"]["cpu_count"] >= 1
@@ -51,7 +53,7 @@ def test_quick_run_writes_json_and_markdown(tmp_path):
 
     (entry,) = results["train"].values()
     assert {"model", "hidden_size", "num_layers", "batch_size", "seq_length", "flops_per_char", "peers"} <= set(entry)
-    expected = {"tfcharrnn", "keras-fit"} | ({"torch"} if load_bench().torch_available() else set())
+    expected = {"tfcharrnn", "keras-fit"} | ({"torch"} if torch_available() else set())
     assert expected <= set(entry["peers"])
     for peer in entry["peers"].values():
         assert peer["chars_per_s"] > 0 and peer["gflops"] > 0 and len(peer["rounds"]) == results["settings"]["repeats"]
@@ -60,10 +62,12 @@ def test_quick_run_writes_json_and_markdown(tmp_path):
         assert entry["pytorch_reference"] == "torch" and entry["tfcharrnn_vs_pytorch"] > 0
 
     (gen,) = results["generate"].values()
-    assert {"tfcharrnn", "onestep"} <= set(gen["peers"])
-    for peer in gen["peers"].values():
-        for b in gen["batches"]:
+    assert {"tfcharrnn", "onestep", "savedmodel", "tflite"} <= set(gen["peers"])  # the serving and LiteRT rows run too
+    for name, peer in gen["peers"].items():
+        for b in gen["batches"] if name != "tflite" else [1]:
             assert peer[f"batch{b}_chars_per_s"] > 0
+    assert gen["serving_2000"]["speedup_vs_onestep"] > 0 and gen["serving_2000"]["batch_cost"] > 0
+    assert not [n for n in results["notes"] if "failed" in n], results["notes"]
 
     prep = results["prep"]
     assert prep["first_run"]["chars"] == prep["cached_run"]["chars"] > 1_000_000
@@ -72,8 +76,15 @@ def test_quick_run_writes_json_and_markdown(tmp_path):
         assert prep["train_cached"][key] > 0
     assert str(tmp_path) in prep["corpus"]["path"]  # the corpus goes to --tmp-dir, never into the repo
 
+    quality = results["quality"]
+    assert 0 < quality["minutes"] < 0.2  # --quick: seconds
+    assert set(quality["peers"]) == {"tfcharrnn"} | ({"torch"} if torch_available() else set())
+    for peer in quality["peers"].values():
+        assert 0 < peer["val_loss"] < 10 and peer["steps"] >= 1 and peer["label"]
+
     assert md.startswith("## Performance")
-    for heading in ("### Training", "### Generation", "### Corpus preparation", "| config | peer | chars/s | vs PyTorch | vs model.fit |"):
+    for heading in ("### Training", "### Generation", "### Corpus preparation", "### Quality in", "| config | peer | chars/s | vs PyTorch | vs model.fit |",
+                    "| SavedModel serving_default", "| LiteRT sampler"):
         assert heading in md
     assert "python scripts/bench.py --quick" in md  # the command to reproduce
 
@@ -88,3 +99,11 @@ def test_only_selects_sections(tmp_path):
 def test_unknown_section_is_refused(tmp_path):
     p = subprocess.run([sys.executable, BENCH, "--only", "trian", "--out", str(tmp_path)], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert p.returncode != 0 and "trian" in p.stderr
+
+
+@pytest.mark.slow  # the --quick run above covers the serving rows; this calls the function on its own
+def test_bench_serving_smoke():
+    from tfcharrnn.bench.serving import bench_serving
+
+    result = bench_serving(num_layers=1, hidden_size=16, num_chars=40, batch=4, repeats=1, log=lambda *a: None)
+    assert result["serving_s"] > 0 and result["speedup_vs_onestep"] > 0 and result["batch_cost"] > 0

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tfcharrnn import data
+from tfcharrnn.scoring import score_layout
 from tfcharrnn.errors import UserError
 
 
@@ -92,14 +93,14 @@ def test_split_last_ten_percent_is_validation():
 def test_score_layout_covers_every_prediction_once():
     """Rows are contiguous segments; together they predict every character after the first, once."""
     ids = np.arange(2001)
-    x, y, w = data.score_layout(ids, rows=4)
+    x, y, w = score_layout(ids, rows=4)
     assert x.shape == (4, 500) and w.all()
     np.testing.assert_array_equal(y, x + 1)
     np.testing.assert_array_equal(np.sort(y.reshape(-1)), np.arange(1, 2001))
-    x, y, w = data.score_layout(np.arange(11), rows=4)  # 10 predictions in rows of 3: the last row padded
+    x, y, w = score_layout(np.arange(11), rows=4)  # 10 predictions in rows of 3: the last row padded
     assert x.shape == (4, 3) and w.sum() == 10 and w[-1].tolist() == [1, 0, 0]
     np.testing.assert_array_equal(np.sort(y[w > 0]), np.arange(1, 11))
-    assert data.score_layout(np.arange(3), rows=64)[0].shape == (2, 1)  # never more rows than predictions
+    assert score_layout(np.arange(3), rows=64)[0].shape == (2, 1)  # never more rows than predictions
 
 
 def test_load_corpus_directory_and_glob(tmp_path):

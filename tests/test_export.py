@@ -921,12 +921,3 @@ def test_warmup_requests_replay(double, exported):
         response, error = double.predict(log.predict_log.request)
         assert error is None and "text" in response.outputs
 
-
-# ---------------------------------------------------------------------------------------------
-# speed (a smoke run of the benchmark; the figures in docs/serving.md come from bigger runs)
-
-
-@pytest.mark.slow
-def test_bench_serving_smoke():
-    result = export_lib.bench_serving(num_layers=1, hidden_size=16, num_chars=40, batch=4, repeats=1, log=lambda *a: None)
-    assert result["serving_s"] > 0 and result["speedup_vs_onestep"] > 0 and result["batch_cost"] > 0

@@ -32,7 +32,7 @@ def test_other_cells_train(small_corpus, tmp_path, kind):
 def test_bfloat16_matmuls_train_and_stay_with_their_own_model(small_corpus, tmp_path):
     """The matmul dtype is part of one trainer's kernel value, not process state: a float32 trainer
     built afterwards in the same process is float32, and the bfloat16 one stays bfloat16."""
-    bf16 = Trainer(tiny_config(small_corpus, tmp_path / "bf16", matmul_dtype="bfloat16", max_steps=20))
+    bf16 = Trainer(tiny_config(small_corpus, tmp_path / "bf16", kernel="layer-groups-bf16", max_steps=20))
     result = bf16.run()
     assert math.isfinite(result["val_loss"]) and result["val_loss"] < 3.5
     f32 = Trainer(tiny_config(small_corpus, tmp_path / "f32", max_steps=1))

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tfcharrnn.data import score_layout
+from tfcharrnn.scoring import score_layout
 from tfcharrnn.errors import UserError
 from tfcharrnn.files import read_text_file
 from tfcharrnn.vocab import Vocabulary, describe_chars

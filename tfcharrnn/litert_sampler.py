@@ -35,7 +35,6 @@ the model.
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 from ai_edge_litert import schema_py_generated as _schema
@@ -43,6 +42,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from tfcharrnn import rng
 from tfcharrnn.errors import UserError
+from tfcharrnn.scoring import score_layout
 from tfcharrnn.vocab import Vocabulary
 
 SIGNATURES = ("step", "sample", "vocabulary")
@@ -177,33 +177,19 @@ class LiteRTModel:
         return out["next_id"], out["state"]
 
     def mean_loss(self, ids, streams: int = 8) -> float:
-        """Mean negative log-likelihood (nats/char) of ``ids`` through `step`, state carried.
-
-        The text is cut into ``streams`` equal rows read side by side, each from the zero state
-        (tfcharrnn.tflite_export.keras_mean_loss uses the same layout).
-        """
-        x, y = loss_layout(ids, streams)
+        """Mean negative log-likelihood (nats/char) of ``ids`` through `step`: the predictions cut
+        into ``streams`` rows read side by side, the state carried along each (tfcharrnn.scoring,
+        the layout the trainer's validation and scripts/evaluate.py use)."""
+        x, y, w = score_layout(ids, streams)
         state = self.initial_state(x.shape[0])
         total = 0.0
         for t in range(x.shape[1]):
             logits, state = self.step(x[:, t], state)
-            z = logits.astype(np.float64)
+            z = logits.astype(np.float64)  # (R, V)
             m = z.max(axis=1)
             lse = m + np.log(np.exp(z - m[:, None]).sum(axis=1))
-            total += float((lse - z[np.arange(z.shape[0]), y[:, t]]).sum())
-        return total / x.size
-
-
-def loss_layout(ids, streams: int):
-    """ids (N,) -> inputs x and targets y, each (streams, T) with T = (N - 1) // streams."""
-    ids = np.asarray(ids, np.int32).reshape(-1)
-    streams = max(1, min(int(streams), len(ids) - 1))
-    t = (len(ids) - 1) // streams
-    if t <= 0:
-        raise UserError("the text is too short to measure a loss; pass at least two characters")
-    x = ids[: streams * t].reshape(streams, t)
-    y = ids[1 : streams * t + 1].reshape(streams, t)
-    return x, y
+            total += float(((lse - z[np.arange(z.shape[0]), y[:, t]]) * w[:, t]).sum())
+        return total / float(w.sum())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,22 +234,3 @@ def sample_text(model: LiteRTModel, prompt: str, num_chars: int, seed: int = 0, 
     seeds = np.arange(num_samples, dtype=np.int64) + seed
     out = generate_ids(model, ids, num_chars, seeds, temperature, top_k, top_p)
     return [model.vocab.decode(row) for row in out]
-
-
-# ---------------------------------------------------------------------------------------------
-# speed
-
-
-def bench(path_or_model, num_chars: int = 500, repeats: int = 3, prompt: str = "", seed: int = 0, temperature: float = 1.0, num_threads: int | None = 1) -> dict:
-    """Characters per second of the reference sampler at batch 1 (best of ``repeats``)."""
-    model = path_or_model if isinstance(path_or_model, LiteRTModel) else LiteRTModel(path_or_model, num_threads=num_threads)
-    ids = model.vocab.encode_prompt(prompt) if prompt else np.zeros(0, np.int32)
-    generate_ids(model, ids, min(num_chars, 20), [seed], temperature)  # warm-up: allocation, delegate
-    times = []
-    for r in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        generate_ids(model, ids, num_chars, [seed + r], temperature)
-        times.append(time.perf_counter() - t0)
-    best = min(times)
-    return {"chars_per_s": num_chars / best, "seconds": best, "num_chars": num_chars, "repeats": len(times), "times": times,
-            "num_threads": num_threads}

@@ -18,7 +18,7 @@ import json
 import math
 import os
 
-from tfcharrnn.checkpoint import atomic_write_bytes
+from tfcharrnn.files import atomic_write_bytes
 
 METRICS = "metrics.jsonl"
 CURVE = "training_curve.png"

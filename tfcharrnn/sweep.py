@@ -162,13 +162,13 @@ def _prepare_dir(sweep_dir: str, settings: dict, overwrite: bool) -> None:
             raise UserError(f"{sweep_dir!r} holds a different sweep (changed: {', '.join(changed) or 'unreadable settings'}); "
                             "pass --overwrite to start over there, or another --sweep_dir")
     os.makedirs(sweep_dir, exist_ok=True)
-    from tfcharrnn.checkpoint import atomic_write_bytes
+    from tfcharrnn.files import atomic_write_bytes
 
     atomic_write_bytes(path, json.dumps(settings, indent=1).encode("utf-8"))
 
 
 def _write_json(path: str, obj) -> None:
-    from tfcharrnn.checkpoint import atomic_write_bytes
+    from tfcharrnn.files import atomic_write_bytes
 
     atomic_write_bytes(path, json.dumps(obj, indent=1, ensure_ascii=False).encode("utf-8"))
 

@@ -35,9 +35,9 @@ import time
 
 import numpy as np
 
-from tfcharrnn.checkpoint import atomic_write_bytes
+from tfcharrnn.files import atomic_write_bytes
 from tfcharrnn.errors import UserError
-from tfcharrnn.litert_sampler import SIGNATURES, LiteRTModel, loss_layout, min_runtime_version, model_ops, vocab_json_path, vocab_to_code_points
+from tfcharrnn.litert_sampler import SIGNATURES, LiteRTModel, min_runtime_version, model_ops, vocab_json_path, vocab_to_code_points
 
 QUANTIZE = ("none", "dynamic", "float16")
 VARIABLE_OPS = {"VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE"}
@@ -208,69 +208,3 @@ def export_tflite(model, vocab, path, quantize=None, validate: bool = True) -> d
         "max_logit_diff": check.get("max_logit_diff"),
         "seconds": time.perf_counter() - t0,
     }
-
-
-# ---------------------------------------------------------------------------------------------
-# what quantization costs, and speed
-
-
-def keras_mean_loss(model, ids, streams: int = 8) -> float:
-    """Mean nats/char of ids through the Keras model, same layout as LiteRTModel.mean_loss."""
-    import tensorflow as tf
-
-    x, y = loss_layout(ids, streams)
-    logits, _ = model(tf.constant(x), training=False)
-    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.constant(y), logits=tf.cast(logits, tf.float32))
-    return float(tf.reduce_mean(tf.cast(nll, tf.float64)))
-
-
-def quantization_report(model, vocab, text, streams: int = 8, max_chars: int = 20000, modes=("none", "dynamic")) -> dict:
-    """Sizes and mean nats/char on ``text`` (a validation text, or its ids) for Keras and each TFLite mode.
-
-    Returns {"keras_loss": ..., "chars": N, "none": {"size_bytes", "loss", "loss_cost"}, "dynamic": {...}}
-    where loss_cost is the TFLite loss minus the Keras loss (nats/char). Cost: one conversion per
-    mode and N / streams interpreter calls per mode (16,000 chars, 16 streams: a few seconds).
-    """
-    ids = vocab.encode(text[:max_chars]) if isinstance(text, str) else np.asarray(text, np.int32).reshape(-1)[:max_chars]
-    report = {"chars": int(len(ids)), "streams": streams, "keras_loss": keras_mean_loss(model, ids, streams)}
-    for mode in modes:
-        content = convert(model, vocab, mode)
-        check_tflite(content, model, vocab, mode)
-        loss = LiteRTModel(model_content=content).mean_loss(ids, streams)
-        report[_normalise_quantize(mode)] = {"size_bytes": len(content), "loss": loss, "loss_cost": loss - report["keras_loss"]}
-    return report
-
-
-def bench_tflite(model_or_path, vocab=None, num_chars: int = 500, repeats: int = 3, quantize=None, temperature: float = 1.0,
-                 num_threads: int = 1, compare_keras: bool = True) -> dict:
-    """Characters per second of the reference sampler at batch 1.
-
-    model_or_path: a .tflite path, or a Keras CharRNN (with ``vocab``) that is exported to a
-    temporary file first. With a Keras model and compare_keras, the in-process TF sampler
-    (tfcharrnn.sampling.Generator, the loop the SavedModel serves) is timed back to back on
-    the same text length: {"tflite_chars_per_s", "keras_chars_per_s", "ratio", "size_bytes", ...}.
-    """
-    from tfcharrnn.litert_sampler import bench
-
-    if isinstance(model_or_path, (str, os.PathLike)):
-        result = bench(os.fspath(model_or_path), num_chars, repeats, temperature=temperature, num_threads=num_threads)
-        return {"tflite_chars_per_s": result["chars_per_s"], "size_bytes": os.path.getsize(model_or_path), "tflite": result}
-    if vocab is None:
-        raise ValueError("bench_tflite(model, vocab): a Keras model needs its vocabulary")
-    content = convert(model_or_path, vocab, quantize)
-    lite = LiteRTModel(model_content=content, num_threads=num_threads)
-    result = {"tflite_chars_per_s": bench(lite, num_chars, repeats, temperature=temperature)["chars_per_s"], "size_bytes": len(content),
-              "quantize": _normalise_quantize(quantize), "num_chars": num_chars, "num_threads": num_threads}
-    if compare_keras:
-        from tfcharrnn.sampling import Generator
-
-        gen = Generator(model_or_path, vocab)
-        gen.sample_text("", min(num_chars, 20), seed=0, temperature=temperature)  # trace once
-        times = []
-        for r in range(max(1, repeats)):
-            t0 = time.perf_counter()
-            gen.sample_text("", num_chars, seed=r, temperature=temperature)
-            times.append(time.perf_counter() - t0)
-        result["keras_chars_per_s"] = num_chars / min(times)
-        result["ratio"] = result["tflite_chars_per_s"] / result["keras_chars_per_s"]
-    return result

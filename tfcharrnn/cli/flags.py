@@ -82,6 +82,8 @@ def train_parser() -> argparse.ArgumentParser:
 
 
 def _train_data(p, d):
+    from tfcharrnn.data import LAYOUTS
+
     g = p.add_argument_group("data")
     g.add_argument("--train_data", "--input", "--data_dir", dest="train_data", default=None,
                    help="UTF-8 text file, directory of text files, or glob; default: bundled Tiny Shakespeare")
@@ -89,7 +91,7 @@ def _train_data(p, d):
     g.add_argument("--byte_mode", action="store_true", help="model raw bytes (any file; 256-token vocabulary at most)")
     g.add_argument("--val_frac", type=number, default=d.val_frac, help="fraction of the text (after train) for validation")
     g.add_argument("--test_frac", type=number, default=d.test_frac, help="fraction at the end held out for a final test")
-    g.add_argument("--layout", choices=("stream", "windows"), default=d.layout,
+    g.add_argument("--layout", choices=LAYOUTS, default=d.layout,
                    help="stream: contiguous rows, state carried across batches (char-rnn); windows: shuffled windows")
     g.add_argument("--seq_length", type=integer, default=d.seq_length, help="characters per training window (BPTT length)")
     g.add_argument("--stride", type=integer, default=d.stride, help="windows layout: step between window starts; 0 = seq_length")
@@ -97,8 +99,10 @@ def _train_data(p, d):
 
 
 def _train_model(p, d):
+    from tfcharrnn.config import MODEL_KINDS
+
     g = p.add_argument_group("model")
-    g.add_argument("--model", choices=("lstm", "gru", "rnn"), default=d.model, help="recurrent cell")
+    g.add_argument("--model", choices=MODEL_KINDS, default=d.model, help="recurrent cell")
     g.add_argument("--hidden_size", "--rnn_size", dest="hidden_size", type=integer, default=d.hidden_size, help="units per layer")
     g.add_argument("--num_layers", type=integer, default=d.num_layers, help="stacked recurrent layers")
     g.add_argument("--embedding_size", "--wordvec_size", dest="embedding_size", type=integer, default=d.embedding_size, help="character embedding width")
@@ -108,9 +112,13 @@ def _train_model(p, d):
 
 
 def _train_optimisation(p, d):
+    from tfcharrnn.kernels import MATMUL_DTYPES
+    from tfcharrnn.paths import NAMES as PATH_NAMES
+    from tfcharrnn.training import LR_SCHEDULES
+
     g = p.add_argument_group("optimisation")
     g.add_argument("--learning_rate", type=number, default=d.learning_rate, help="Adam learning rate")
-    g.add_argument("--lr_schedule", choices=("cosine", "exp", "constant"), default=d.lr_schedule,
+    g.add_argument("--lr_schedule", choices=LR_SCHEDULES, default=d.lr_schedule,
                    help="cosine: decay to min_lr_frac over the run; exp: char-rnn's per-epoch decay")
     g.add_argument("--lr_decay", "--learning_rate_decay", dest="lr_decay", type=number, default=d.lr_decay, help="exp schedule: factor per epoch")
     g.add_argument("--lr_decay_after", "--learning_rate_decay_after", dest="lr_decay_after", type=number, default=d.lr_decay_after, help="exp schedule: first epoch to decay")
@@ -119,9 +127,12 @@ def _train_optimisation(p, d):
     g.add_argument("--weight_decay", type=number, default=d.weight_decay,
                    help="decoupled weight decay (AdamW) per unit of learning rate; biases excluded")
     g.add_argument("--grad_clip", type=number, default=d.grad_clip, help="clip gradients to this global norm")
-    g.add_argument("--fused", type=boolean, default=d.fused, help="use the fused CPU recurrence kernel when no GPU is visible")
-    g.add_argument("--jit", action="store_true", help="compile the whole train step with XLA (on a CPU slower than the default fused kernels' two row groups)")
-    g.add_argument("--matmul_dtype", choices=("float32", "bfloat16"), default=d.matmul_dtype,
+    g.add_argument("--kernel", choices=("auto",) + PATH_NAMES, default=d.kernel,
+                   help="the training path (docs/performance.md): auto times the candidates on this machine once, keeps the fastest "
+                        "and caches the choice; a name forces that path")
+    g.add_argument("--fused", type=boolean, default=d.fused, help="false: the Keras layers (= --kernel keras); true: the fused CPU kernels when no GPU is visible")
+    g.add_argument("--jit", action="store_true", help="compile the whole train step with XLA (= --kernel xla)")
+    g.add_argument("--matmul_dtype", choices=MATMUL_DTYPES, default=d.matmul_dtype,
                    help="fused kernels: bfloat16 runs the large matmuls with bfloat16 operands (faster on CPUs with AVX512_BF16 / AMX; gradients rounded to ~3 digits)")
 
 
@@ -147,13 +158,15 @@ def _train_reporting(p, d):
 
 
 def _train_system(p, d):
+    from tfcharrnn.training import STRATEGIES
+
     g = p.add_argument_group("system")
     g.add_argument("--seed", type=integer, default=d.seed, help="random seed (weights, data order)")
     g.add_argument("--deterministic", action="store_true", help="enable TensorFlow op determinism (bit-exact reruns)")
     dev = g.add_mutually_exclusive_group()
     dev.add_argument("--gpu", "--gpuid", dest="gpu", type=integer, default=None, help="GPU index to use (-1 = CPU)")
     dev.add_argument("--cpu", action="store_true", help="hide GPUs; train on the CPU")
-    g.add_argument("--strategy", choices=("default", "mirrored", "multiworker", "tpu"), default=d.strategy,
+    g.add_argument("--strategy", choices=STRATEGIES, default=d.strategy,
                    help="tf.distribute strategy: mirrored = all local GPUs; multiworker = hosts described by TF_CONFIG")
     g.add_argument("--tensorboard", type=boolean, default=d.tensorboard,
                    help="write TensorBoard logs, metrics.jsonl and training_curve.png into --checkpoint_dir")
@@ -253,6 +266,31 @@ def sweep_parser() -> argparse.ArgumentParser:
 
 
 # ---------------------------------------------------------------------------------------------
+# bench
+
+
+def bench_parser() -> argparse.ArgumentParser:
+    from tfcharrnn import bench
+    from tfcharrnn.bench.sections import DEFAULT_SECTIONS, SECTIONS
+    from tfcharrnn.bench.train_peers import FULL_TRAIN, TRAIN_PEERS
+
+    p = Parser(prog="bench.py", description=bench.__doc__.splitlines()[0], formatter_class=HELP_FORMAT)
+    p.add_argument("--quick", action="store_true", help="tiny sizes and short rounds: a smoke test in seconds")
+    p.add_argument("--only", default=",".join(DEFAULT_SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)} (default: all but quality)")
+    p.add_argument("--out", default="bench_results", help="directory for bench.json and bench.md")
+    p.add_argument("--repeats", type=integer, default=None, help="interleaved rounds per peer (default 5; --quick 2)")
+    p.add_argument("--seconds", type=number, default=None, help="seconds per training round (default 3; --quick 0.2)")
+    p.add_argument("--threads", type=integer, default=0, help="intra/inter-op threads for every peer (TF and torch); 0 = library defaults")
+    p.add_argument("--train-peers", default="tfcharrnn,tfcharrnn-layergroups,tfcharrnn-1group,tfcharrnn-jit,tfcharrnn-bf16,tfcharrnn-keras,keras-fit,torch",
+                   help=f"training peers, comma separated (known: {', '.join(TRAIN_PEERS)})")
+    p.add_argument("--configs", default="", help=f"training configs, comma separated (default all: {', '.join(FULL_TRAIN)})")
+    p.add_argument("--tmp-dir", default=None, help="where the 100 MB corpus and its cache go (not the repo; default: the system's temporary directory)")
+    p.add_argument("--quality-minutes", type=number, default=None, help="quality: minutes of training per peer (default 3; --quick 0.05)")
+    p.add_argument("--quality-torch-batch", type=integer, default=64, help="quality: the PyTorch LSTM's batch size")
+    return p
+
+
+# ---------------------------------------------------------------------------------------------
 # the flags reference (docs/flags.md), generated from the parsers above
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -265,6 +303,7 @@ TOOLS = {
     "evaluate": ("scripts/evaluate.py", "tfcharrnn-evaluate", evaluate_parser),
     "export": ("scripts/export.py", "tfcharrnn-export", export_parser),
     "sweep": ("scripts/sweep.py", "tfcharrnn-sweep", sweep_parser),
+    "bench": ("scripts/bench.py", None, bench_parser),
 }
 
 
@@ -346,7 +385,8 @@ def flags_markdown() -> str:
             skip = inherited_actions(parser, train_parser())
             intro = ("Every `scripts/train.py` flag not listed here applies to every trial, with train.py's default; "
                      "below: the swept flags, the sweep's own, and train.py flags whose default differs in a sweep.")
-        lines += _tool_section(f"{tool}: `{script}` (`{command}`)", parser, intro, skip)
+        title = f"{tool}: `{script}`" + (f" (`{command}`)" if command else "")
+        lines += _tool_section(title, parser, intro, skip)
     lines += _tool_section("serving client: `scripts/serving_client.py`", serving_client_parser(),
                            "Standalone (it needs nothing of tfcharrnn, to run on another machine): a plain argparse parser, "
                            "declared in the script itself and read from there for this table.")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from tfcharrnn.config import ModelConfig, ModelFields
 from tfcharrnn.errors import UserError
+from tfcharrnn.kernels import MATMUL_DTYPES
 from tfcharrnn.training.distribute import STRATEGIES
 
 LR_SCHEDULES = ("cosine", "exp", "constant")
@@ -44,8 +45,9 @@ class TrainConfig(ModelFields):
     warmup_steps: int = 0
     grad_clip: float = 5.0
     weight_decay: float = 0.0  # decoupled (AdamW), on weight matrices and embeddings, not biases
-    fused: bool = True  # the fused CPU kernel (tfcharrnn.fused) when no GPU is visible
-    jit: bool = False
+    kernel: str = "auto"  # the training path (tfcharrnn.paths): auto = the fastest here, timed once and cached
+    fused: bool = True  # the fused CPU kernel (tfcharrnn.fused) when no GPU is visible; false = --kernel keras
+    jit: bool = False  # the whole step in XLA = --kernel xla
     matmul_dtype: str = "float32"  # fused kernels' large matmuls: float32 (exact) | bfloat16 (opt-in, faster)
     # stopping
     max_epochs: float = 10.0
@@ -89,9 +91,13 @@ class TrainConfig(ModelFields):
         if self.max_epochs == 0 and self.max_steps == 0 and self.time_budget == 0:
             raise UserError("no stop condition: set --max_epochs, --max_steps or --time_budget")
         for flag, value, known in (("layout", self.layout, LAYOUTS), ("strategy", self.strategy, STRATEGIES),
-                                   ("lr_schedule", self.lr_schedule, LR_SCHEDULES), ("matmul_dtype", self.matmul_dtype, ("float32", "bfloat16"))):
+                                   ("lr_schedule", self.lr_schedule, LR_SCHEDULES), ("matmul_dtype", self.matmul_dtype, MATMUL_DTYPES)):
             if value not in known:
                 raise UserError(f"--{flag} {value!r} is not known; use one of {', '.join(known)}")
+        from tfcharrnn.paths import NAMES
+
+        if self.kernel not in ("auto",) + NAMES:
+            raise UserError(f"--kernel {self.kernel!r} is not known; use auto or one of {', '.join(NAMES)}")
         if not 0 < self.lr_decay <= 1:
             raise UserError(f"--lr_decay must be in (0, 1], got {self.lr_decay}")
         if not 0 <= self.min_lr_frac <= 1:

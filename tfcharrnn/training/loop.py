@@ -93,6 +93,7 @@ class Loop:
               f"train {len(corpus.train):,} / val {len(corpus.val):,} / test {len(corpus.test):,} ({t.prep_seconds:.1f}s)")
         t.log(f"model: {c.num_layers}x{c.hidden_size} {c.model}, {t.model.count_params():,} parameters; "
               f"layout {cfg.layout}, batch {cfg.batch_size} x seq {cfg.seq_length}")
+        t.log(f"training: {t.path_choice.describe()}")
         if t.restored_from:
             t.log(f"resumed from {t.restored_from} at step {t.state.step}, epoch {t.state.epoch:.2f}")
 

@@ -21,6 +21,8 @@ import numpy as np
 from tfcharrnn.errors import UserError
 from tfcharrnn.training.config import TrainConfig
 from tfcharrnn.training.distribute import Distribution
+from tfcharrnn.training.tuning import choose_path
+from tfcharrnn.autotune import Choice
 from tfcharrnn.training.state import RunArrays, TrainState, check_same_vocabulary, checkpoint_to_resume, restore_rng
 
 
@@ -35,7 +37,7 @@ class Trainer:
     CHUNK = 16
 
     def __init__(self, cfg: TrainConfig, log=None, path=None):
-        """``path`` (a tfcharrnn.paths.TrainPath) overrides the one the flags describe."""
+        """``path`` (a tfcharrnn.paths.TrainPath) overrides the one --kernel names or autotuning picks."""
         import keras
         import tensorflow as tf
 
@@ -45,8 +47,8 @@ class Trainer:
         restored = checkpoint_to_resume(cfg, self.log)
         if cfg.deterministic:
             tf.config.experimental.enable_op_determinism()
-        keras.utils.set_random_seed(cfg.seed)
         self._load_corpus()
+        self.train_ids = tf.constant(np.ascontiguousarray(self.corpus.train))
         self.dist = Distribution(cfg.strategy, cfg.batch_size)
         if not self.dist.chief:
             self.log = lambda *a, **k: None
@@ -57,7 +59,9 @@ class Trainer:
             self.state = TrainState.from_dict(restored.train_state)
         else:
             self.model_config = cfg.model_config(self.vocab.size)
-        self.path = path or self._path_from_flags()
+        self.path_choice = Choice(path, cached=False) if path else choose_path(self)
+        self.path = self.path_choice.path
+        keras.utils.set_random_seed(cfg.seed)  # after any autotuning, so the run is the same whichever paths were timed
         self._build_model(restored)
         self.carry = None
         carry = restored.run_arrays.get("carry_state") if restored is not None else None
@@ -71,7 +75,6 @@ class Trainer:
         self.history = []  # (step, loss) of every step: for tests and the curve
         self.restored_from = restored.path if restored is not None else None
         self.last_checkpoint = None
-        self.train_ids = tf.constant(np.ascontiguousarray(self.corpus.train))
         self._build_steps()
 
     def _load_corpus(self) -> None:
@@ -88,12 +91,6 @@ class Trainer:
                 f"the corpus ({self.corpus.num_chars} characters) is too short to leave a validation split with "
                 f"--val_frac {cfg.val_frac}; use more text or --val_frac 0"
             )
-
-    def _path_from_flags(self):
-        from tfcharrnn import paths
-
-        cfg = self.cfg
-        return paths.from_flags(cfg.fused, cfg.jit, cfg.matmul_dtype, single_device=self.dist.single_replica and cfg.strategy == "default")
 
     def _build_model(self, restored) -> None:
         import keras
@@ -154,7 +151,7 @@ class Trainer:
     # --- evaluation and samples -----------------------------------------------------------------
     def evaluate(self, ids) -> float | None:
         """Mean nats per character of ``ids``: 64 contiguous rows, the state carried along each."""
-        from tfcharrnn.data import score_layout
+        from tfcharrnn.scoring import score_layout
 
         if len(ids) < 2:
             return None

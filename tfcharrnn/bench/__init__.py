@@ -1,0 +1,44 @@
+"""Benchmark tfcharrnn against its peers on this machine, in one run: JSON + a markdown table.
+
+    python scripts/bench.py                          # full run (about 10-15 min on 2 cores)
+    python scripts/bench.py --quick                  # tiny sizes, seconds: the smoke test of tests/test_bench.py
+    python scripts/bench.py --only train,peak --repeats 7 --out bench_results
+    python scripts/bench.py --only quality           # 3 minutes of training per peer
+
+Sections (``--only``, comma separated; default all but quality):
+  train     training chars/s in steady state: tfcharrnn's Trainer.train_step (the code path
+            scripts/train.py runs, on real batches of the bundled Tiny Shakespeare), the Keras
+            ``model.fit`` approach of the TensorFlow text-generation tutorial, PyTorch ``nn.LSTM`` /
+            ``nn.GRU`` with Adam (when torch is installed: ``pip install -e .[bench]``), plus
+            achieved GFLOP/s (6 x parameters-in-matmuls per character)
+  peak      this machine's float32 matmul GFLOP/s (TensorFlow and, if present, PyTorch; the best counts)
+  generate  generation chars/s at batch 1 and 32: tfcharrnn's compiled loop, the tutorial's OneStep
+            per-character loop, a PyTorch per-character loop, and when their modules are present the
+            SavedModel ``serving_default`` (tfcharrnn.bench.serving) and the LiteRT sampler
+            (tfcharrnn.bench.litert)
+  prep      corpus preparation of a 100 MB UTF-8 corpus (real text, repeated and mixed; written
+            under /tmp): seconds and peak RSS of a first and a cached run, and the time to the first
+            training step and peak RSS of a short Trainer run on it
+  quality   validation nats/char after M minutes of training (``--quality-minutes``, default 3):
+            tfcharrnn's defaults (scripts/train.py --time_budget M) and a plain PyTorch 2x256 LSTM,
+            one after the other, scored the same way
+
+How it measures on a shared, noisy machine: every peer lives in its own worker process (so
+thread pools never fight inside one process), is built and warmed up first, and then the peers
+are measured interleaved, round after round (A, B, C, A, B, C, ...); the table reports the
+median of the rounds, and the ratios compare medians from the same run. The JSON keeps every
+round, the CPU seconds used, and the load average before and after.
+
+The modules, by concern (only scripts/bench.py imports ``command``):
+  command         the command line: flags, sections in order, bench.json and bench.md written
+  sections        the train, peak and generate sections: peers to processes, rounds to JSON
+  workers         the worker process protocol and interleaved rounds
+  train_peers     training peers (Trainer, model.fit, PyTorch), matmul peaks, FLOP counting
+  generate_peers  generation peers (compiled loop, the tutorial's OneStep, PyTorch loops)
+  serving         the SavedModel's serving_default against per-character loops (bench_serving)
+  litert          the LiteRT sampler's speed (bench_tflite) and quantization's cost (quantization_report)
+  prep            corpus preparation timing and its child processes
+  quality         the time-budget quality runs (tfcharrnn's defaults, the PyTorch LSTM)
+  report          machine information, the markdown tables
+  common          sizes, threads, the timing loop, child processes
+"""

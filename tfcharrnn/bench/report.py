@@ -1,0 +1,158 @@
+"""What the benchmark writes: the machine it ran on, bench.json (every round) and bench.md (the tables).
+
+    from tfcharrnn.bench.report import to_markdown
+    import json; print(to_markdown(json.load(open("bench_results/bench.json"))))
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+
+
+def machine_info(threads) -> dict:
+    info = {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            text = f.read()
+        for line in text.splitlines():
+            if line.startswith("model name") and "cpu" not in info:
+                info["cpu"] = line.split(":", 1)[1].strip()
+            if line.startswith("flags") and "flags" not in info:
+                flags = set(line.split(":", 1)[1].split())
+                info["flags"] = sorted(f for f in flags if f.startswith(("avx", "amx", "fma")))
+        with open("/proc/meminfo") as f:
+            info["memory_gb"] = round(int(f.readline().split()[1]) / 1e6, 1)
+    except OSError:
+        pass
+    try:
+        import importlib.metadata as md
+
+        for pkg in ("tensorflow", "keras", "torch", "numpy"):
+            try:
+                info[pkg] = md.version(pkg)
+            except md.PackageNotFoundError:
+                pass
+    except ImportError:
+        pass
+    info["threads"] = threads or "library defaults"
+    return info
+
+
+def _fmt(x, digits=0):
+    if x is None:
+        return "-"
+    return f"{x:,.{digits}f}"
+
+
+def _header(results):
+    m = results["machine"]
+    flags = ", ".join(f for f in m.get("flags", []) if f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16"))
+    return ["## Performance", "",
+            f"Measured {results['started']} on {m.get('cpu', 'unknown CPU')} ({m.get('cpu_count')} logical cores, "
+            f"{m.get('memory_gb', '?')} GB; {flags}), "
+            f"TensorFlow {m.get('tensorflow', '-')}, Keras {m.get('keras', '-')}, PyTorch {m.get('torch', 'not installed')}; "
+            f"threads: {m.get('threads')}. Load average before / after: {results['load_before']} / {results.get('load_after')}.",
+            "",
+            f"Command: `{results['command']}`. Each peer runs in its own process; peers are measured interleaved, "
+            f"{results['settings']['repeats']} rounds of ~{results['settings']['seconds']:g} s each, medians reported.",
+            ""]
+
+
+def _train_table(train, peak):
+    lines = ["### Training (characters per second, steady state)", "",
+             "| config | peer | chars/s | vs PyTorch | vs model.fit | GFLOP/s | of matmul peak |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for cname, e in train.items():
+        cfg = f"{cname}: {e['num_layers']}x{e['hidden_size']} {e['model'].upper()}, b{e['batch_size']} s{e['seq_length']}"
+        ref = e.get("pytorch_reference")
+        torch_rate = e["peers"][ref]["chars_per_s"] if ref else None
+        fit_rate = e["peers"].get("keras-fit", {}).get("chars_per_s")
+        for name, p in e["peers"].items():
+            rate = p["chars_per_s"]
+            vs_t = f"{rate / torch_rate:.2f}x" if torch_rate else "-"
+            vs_f = f"{rate / fit_rate:.2f}x" if fit_rate else "-"
+            of_peak = f"{100 * p['gflops'] / peak:.0f}%" if peak else "-"
+            label = f"**{p['label']}**" if name == "tfcharrnn" else p["label"]
+            if name == ref and len([n for n in e["peers"] if n.startswith("torch")]) > 1:
+                label += " (the faster PyTorch setting: the reference)"
+            lines.append(f"| {cfg} | {label} | {_fmt(rate)} | {vs_t} | {vs_f} | {_fmt(p['gflops'], 1)} | {of_peak} |")
+    lines += ["", "GFLOP/s counts 6 x (parameters in matmuls) per character: forward 2x, backward 4x; "
+              "the cells' input and recurrent kernels and the output layer.", ""]
+    return lines
+
+
+def _peak_line(p):
+    libs = ", ".join(f"{k} {v:,.0f}" for k, v in p["by_library"].items())
+    return [f"Float32 matmul peak of this machine ({p['n']}x{p['n']} @ {p['n']}x{p['n']}, same run): **{_fmt(p['gflops'])} GFLOP/s** ({libs}).", ""]
+
+
+def _generate_tables(generate):
+    lines = ["### Generation (characters per second)", ""]
+    for cname, e in generate.items():
+        bs = e["batches"]
+        lines.append(f"{cname}: {e['num_layers']}x{e['hidden_size']} {e['model'].upper()}, {e['num_chars']} characters per row")
+        lines.append("")
+        lines.append("| peer | " + " | ".join(f"batch {b}" for b in bs) + " |")
+        lines.append("|---|" + "---:|" * len(bs))
+        for name, p in e["peers"].items():
+            label = f"**{p['label']}**" if name == "tfcharrnn" else p["label"]
+            lines.append(f"| {label} | " + " | ".join(_fmt(p.get(f"batch{b}_chars_per_s")) for b in bs) + " |")
+        lines.append("")
+    return lines
+
+
+def _prep_table(p):
+    mb = p["corpus"]["bytes"] / 1e6
+    t = p["train_cached"]
+    return [f"### Corpus preparation ({mb:.0f} MB UTF-8 corpus, {p['first_run']['chars']:,} characters, vocabulary {p['first_run']['vocab_size']})", "",
+            "| stage | seconds | peak RSS (MB) |",
+            "|---|---:|---:|",
+            f"| encode, first run (read, vocabulary, ids, write cache) | {p['first_run']['seconds']:.2f} | {p['first_run']['peak_rss_mb']:.0f} |",
+            f"| encode, cached run (ids memory-mapped) | {p['cached_run']['seconds']:.2f} | {p['cached_run']['peak_rss_mb']:.0f} |",
+            f"| training on it, cached ({t.get('model', '')}): Trainer() to the first step done = {t['trainer_init_s']:.2f} s Trainer() "
+            f"(corpus {t.get('corpus_load_s', 0):.2f} s) + {t.get('first_step_compile_s', 0):.2f} s first step (tracing, compiling); "
+            f"{t['first_step_from_process_start_s']:.1f} s from process start ({t['imports_s']:.1f} s Python + TensorFlow imports) "
+            f"| {t['first_step_s']:.2f} | {t['peak_rss_mb']:.0f} (whole run, {t['steps']} steps) |",
+            ""]
+
+
+def _quality_table(q):
+    lines = [f"### Quality in {q['minutes']:g} minutes (validation nats/char on the last 10% of Tiny Shakespeare)", "",
+             "| peer | nats/char | bits/char | steps | epochs | chars/s |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name, p in q["peers"].items():
+        label = f"**{p['label']}**" if name == "tfcharrnn" else p["label"]
+        lines.append(f"| {label} | {p['val_loss']:.4f} | {p['val_bits']:.4f} | {p['steps']:,} | {p['epochs']:.2f} | {_fmt(p['chars_per_s'])} |")
+    lines += ["", f"Each run in its own process, one after the other; reproduce with `{q['command']}`.", ""]
+    return lines
+
+
+def to_markdown(results) -> str:
+    lines = _header(results)
+    peak = results.get("peak", {}).get("gflops")
+    if "train" in results:
+        lines += _train_table(results["train"], peak)
+    if "peak" in results:
+        lines += _peak_line(results["peak"])
+    if "generate" in results:
+        lines += _generate_tables(results["generate"])
+    if "prep" in results:
+        lines += _prep_table(results["prep"])
+    if "quality" in results:
+        lines += _quality_table(results["quality"])
+    if results.get("notes"):
+        lines += ["Notes:", ""] + [f"- {n}" for n in results["notes"]] + [""]
+    return "\n".join(lines)
+
+
+def write(results, out_dir) -> tuple[str, str]:
+    """bench.json and bench.md in ``out_dir``: their paths."""
+    json_path = os.path.join(out_dir, "bench.json")
+    md_path = os.path.join(out_dir, "bench.md")
+    with open(json_path, "w") as f:
+        json.dump(results, f, indent=1)
+    with open(md_path, "w") as f:
+        f.write(to_markdown(results) + "\n")
+    return json_path, md_path
