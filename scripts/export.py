@@ -36,12 +36,19 @@ def parser():
     p.add_argument("--no_warmup", dest="warmup", action="store_false",
                    help="do not write assets.extra/tf_serving_warmup_requests (needs tensorflow-serving-api)")
     p.add_argument("--cpu", action="store_true", help="hide GPUs (the exported graph never needs one either way)")
+    p.add_argument("--web", action="store_true", help="also write assets.extra/web/: a static page that runs the model in a browser "
+                                                      "(tfcharrnn.web; needs npm ci in web/)")
     return p
 
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     from tfcharrnn.export import export_checkpoint
+
+    if args.web:
+        from tfcharrnn import web
+
+        web.check_runtime()  # before anything is written: a missing runtime must not leave a version without its page
 
     if args.cpu:
         from tfcharrnn.training import configure_devices
@@ -55,6 +62,9 @@ def main(argv=None) -> int:
         print(f"TFLite:     {info['tflite']}")
     elif args.tflite:
         print("TFLite:     not written (tfcharrnn.tflite_export is not installed)")
+    if args.web:
+        page = web.export_web_checkpoint(args.checkpoint, web.web_dir_for_version(info["path"]), args.name, quantize=args.quantize, log=print)
+        print(f"Web page:   {page['path']}  (serve it: python -m http.server --bind 127.0.0.1 8000 -d {page['path']})")
     model_dir = os.path.abspath(os.path.dirname(info["path"]))
     print(f"serve it:   docker run -p 8501:8501 -p 8500:8500 -v \"{model_dir}:/models/{args.name}\" "
           f"-e MODEL_NAME={args.name} tensorflow/serving:2.21.0")
