@@ -24,7 +24,7 @@ setup(
         "keras-tuner>=1.4.8,<2",
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.100", "tensorflow-serving-api>=2.21,<2.22"],
+        "test": ["pytest>=8", "hypothesis>=6.100", "tensorflow-serving-api>=2.21,<2.22", "playwright>=1.40"],
         "serving": ["tensorflow-serving-api>=2.19"],
         "bench": ["torch==2.13.0", "psutil"],
     },

@@ -14,6 +14,7 @@ numbered version and ignores every other entry):
         assets.extra/vocab.json                        the vocabulary (tfcharrnn's JSON)
         assets.extra/export.json                       what was exported, from where, with what caps
         assets.extra/NAME.tflite                       the LiteRT model (unless --no_tflite)
+        assets.extra/web/                              a page that runs the .tflite in a browser (--web)
         assets.extra/tf_serving_warmup_requests        warm-up requests TF Serving replays at load
                                                        (written when tensorflow-serving-api is installed)
 
@@ -62,7 +63,6 @@ from tfcharrnn.errors import UserError
 
 MAX_NEW_CHARS = 10_000  # per-row cap of max_new_chars; --max_new_chars changes it at export time
 VERSION_DIR = re.compile(r"^[0-9]+$")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 FORBIDDEN_OP = re.compile(r"^(PyFunc|PyFuncStateless|EagerPyFunc|NumpyFunction|Cudnn.*|Flex.*)$")
 SIGNATURES = ("serving_default", "step", "vocabulary")
 EXTRA = "assets.extra"
@@ -116,12 +116,6 @@ def next_version(model_dir: str) -> int:
     return versions[-1] + 1 if versions else 1
 
 
-def _check_name(name: str) -> None:
-    if not name or not NAME_RE.match(name):
-        raise UserError(f"--name {name!r} is not a usable model name; use letters, digits, '_', '-' or '.', "
-                        "starting with a letter or digit (it becomes the directory and the URL /v1/models/NAME)")
-
-
 def _warmup_records(vocab) -> list[bytes] | None:
     """Serialized PredictionLog records for assets.extra/tf_serving_warmup_requests, or None."""
     try:
@@ -148,19 +142,24 @@ def _write_tfrecords(path: str, records: list[bytes]) -> None:
 
 def export_saved_model(model, vocab, name: str, *, base_dir: str = "saved_models", version: int | None = None,
                        overwrite: bool = False, max_new_chars: int = MAX_NEW_CHARS, tflite: bool = True,
-                       quantize: str | None = None, warmup: bool = True, source: str | None = None, log=None) -> dict:
+                       quantize: str | None = None, warmup: bool = True, web: bool = False, source: str | None = None, log=None) -> dict:
     """Write ``base_dir/name/version/`` (see the module docstring); returns a summary dict.
 
     version None = one more than the highest existing version. An existing version directory is
     replaced only with overwrite=True (atomically: the old one is swapped out, then removed).
-    Returns {"path", "version", "tflite" (path or None), "tflite_info", "signatures", "warmup"}.
+    web=True also writes assets.extra/web/, the page that runs the .tflite in a browser (tfcharrnn.web).
+    Returns {"path", "version", "tflite" (path or None), "tflite_info", "signatures", "warmup", "web"}.
     """
     import tensorflow as tf
 
-    from tfcharrnn.files import atomic_write_bytes, new_temp_dir, publish_dir
+    from tfcharrnn.files import atomic_write_bytes, check_name, new_temp_dir, publish_dir
 
     log = log or (lambda *_: None)
-    _check_name(name)
+    check_name(name, "it becomes the directory and the URL /v1/models/NAME")
+    if web:
+        from tfcharrnn.web import check_runtime
+
+        check_runtime()  # before any work: a missing runtime must not cost a whole export
     model_dir = os.path.join(base_dir, name)
     if version is None:
         version = next_version(model_dir)
@@ -181,35 +180,11 @@ def export_saved_model(model, vocab, name: str, *, base_dir: str = "saved_models
         if bad:  # a bug in tfcharrnn, not the user's: stop before anything is published
             raise RuntimeError(f"the exported graph holds ops TF Serving on a CPU cannot run: {bad}")
         log(f"SavedModel traced and written in {time.perf_counter() - t0:.1f}s")
-        extra = os.path.join(tmp, EXTRA)
-        os.makedirs(extra, exist_ok=True)
-        atomic_write_bytes(os.path.join(extra, "vocab.json"), vocab.to_json().encode("utf-8"))
-        warmup_path = None
-        if warmup:
-            records = _warmup_records(vocab)
-            if records:
-                _write_tfrecords(os.path.join(extra, WARMUP_FILE), records)
-                warmup_path = os.path.join(final, EXTRA, WARMUP_FILE)
-        tflite_path, tflite_info = None, None
-        if tflite:
-            tflite_info = _export_tflite(module.keras_model(), vocab, os.path.join(extra, f"{name}.tflite"), quantize, log)
-            if tflite_info is not None:
-                tflite_path = os.path.join(final, EXTRA, f"{name}.tflite")
-                tflite_info = {k: (v.replace(tmp, final) if isinstance(v, str) else v) for k, v in tflite_info.items()}
-        meta = {
-            "format": "tfcharrnn-saved-model",
-            "name": name,
-            "version": version,
-            "source": source,
-            "config": model.config.to_dict(),
-            "vocab_mode": vocab.mode,
-            "vocab_size": vocab.size,
-            "max_new_chars": max_new_chars,
-            "signatures": list(SIGNATURES),
-            "tensorflow": tf.__version__,
-            "tflite": os.path.basename(tflite_path) if tflite_path else None,
-        }
-        atomic_write_bytes(os.path.join(extra, "export.json"), json.dumps(meta, indent=1, ensure_ascii=False).encode("utf-8"))
+        written = _write_extras(os.path.join(tmp, EXTRA), module.keras_model(), vocab, name, tflite, quantize, warmup, web, log)
+        meta = {"format": "tfcharrnn-saved-model", "name": name, "version": version, "source": source, "config": model.config.to_dict(),
+                "vocab_mode": vocab.mode, "vocab_size": vocab.size, "max_new_chars": max_new_chars, "signatures": list(SIGNATURES),
+                "tensorflow": tf.__version__, "tflite": os.path.basename(written["tflite"]) if written["tflite"] else None}
+        atomic_write_bytes(os.path.join(tmp, EXTRA, "export.json"), json.dumps(meta, indent=1, ensure_ascii=False).encode("utf-8"))
         try:
             publish_dir(tmp, final)  # an existing version (--overwrite) is swapped out, then removed
         except OSError:
@@ -220,19 +195,36 @@ def export_saved_model(model, vocab, name: str, *, base_dir: str = "saved_models
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return {"path": final, "version": version, "tflite": tflite_path, "tflite_info": tflite_info,
-            "signatures": list(SIGNATURES), "warmup": warmup_path, "max_new_chars": max_new_chars}
+
+    def moved(value):  # paths inside the temporary directory, as published
+        return value.replace(tmp, final) if isinstance(value, str) else value
+
+    info = {k: moved(v) for k, v in written["tflite_info"].items()} if written["tflite_info"] else None
+    return {"path": final, "version": version, "tflite": moved(written["tflite"]), "tflite_info": info, "signatures": list(SIGNATURES),
+            "warmup": moved(written["warmup"]), "web": moved(written["web"]), "max_new_chars": max_new_chars}
 
 
-def _export_tflite(model, vocab, path, quantize, log):
-    """The LiteRT model beside the SavedModel, through tfcharrnn.tflite_export when it exists."""
-    try:
+def _write_extras(extra: str, model, vocab, name, tflite, quantize, warmup, web, log) -> dict:
+    """assets.extra/ of a version being written: the vocabulary, the warm-up requests, the .tflite, the web page."""
+    from tfcharrnn.files import atomic_write_bytes
+
+    os.makedirs(extra, exist_ok=True)
+    atomic_write_bytes(os.path.join(extra, "vocab.json"), vocab.to_json().encode("utf-8"))
+    written = {"warmup": None, "tflite": None, "tflite_info": None, "web": None}
+    records = _warmup_records(vocab) if warmup else None
+    if records:
+        _write_tfrecords(os.path.join(extra, WARMUP_FILE), records)
+        written["warmup"] = os.path.join(extra, WARMUP_FILE)
+    if tflite:
         from tfcharrnn.tflite_export import export_tflite
-    except ImportError:
-        log("tfcharrnn.tflite_export is not available; no .tflite written")
-        return None
-    info = export_tflite(model, vocab, path, quantize=quantize)
-    return info if isinstance(info, dict) else {"result": info}
+
+        written["tflite_info"] = export_tflite(model, vocab, os.path.join(extra, f"{name}.tflite"), quantize=quantize)
+        written["tflite"] = written["tflite_info"]["path"]
+    if web:
+        from tfcharrnn.web import export_web
+
+        written["web"] = export_web(model, vocab, os.path.join(extra, "web"), name=name, quantize=quantize, log=log)["path"]
+    return written
 
 
 def export_checkpoint(checkpoint: str, name: str, **kwargs) -> dict:

@@ -14,10 +14,21 @@ watching a model's versions) skip them.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 
 from tfcharrnn.errors import UserError
+
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def check_name(name: str, use: str) -> None:
+    """A --name that is safe as a directory or file name (``use``: what it becomes)."""
+    if not name or not NAME_RE.match(name):
+        raise UserError(f"--name {name!r} is not a usable model name; use letters, digits, '_', '-' or '.', "
+                        f"starting with a letter or digit ({use})")
 
 
 def fsync_dir(path: str) -> None:

@@ -54,8 +54,12 @@ def _normalise_quantize(quantize):
 # the graph
 
 
-def tflite_functions(model, vocab) -> dict:
-    """The three signatures as tf.functions with their own input signatures."""
+def tflite_functions(model, vocab, batch_size=None) -> dict:
+    """The three signatures as tf.functions with their own input signatures.
+
+    batch_size None: every batch dimension is dynamic (B = None). An int fixes B, and N = V in
+    `vocabulary`: LiteRT.js (the web) refuses a tensor for a dynamic dimension and cannot resize.
+    """
     import tensorflow as tf
 
     from tfcharrnn.sampling import pick
@@ -63,8 +67,9 @@ def tflite_functions(model, vocab) -> dict:
     c = model.config
     if vocab.size != c.vocab_size:
         raise UserError(f"the vocabulary has {vocab.size} characters but the model expects {c.vocab_size}; export the checkpoint's own vocabulary")
-    state_spec = tf.TensorSpec([None, c.num_states, c.hidden_size], tf.float32, name="state")
-    ids_spec = tf.TensorSpec([None], tf.int32, name="token_id")
+    b = batch_size
+    state_spec = tf.TensorSpec([b, c.num_states, c.hidden_size], tf.float32, name="state")
+    ids_spec = tf.TensorSpec([b], tf.int32, name="token_id")
 
     @tf.function(input_signature=[ids_spec, state_spec])
     def step(token_id, state):
@@ -73,10 +78,10 @@ def tflite_functions(model, vocab) -> dict:
 
     @tf.function(input_signature=[
         ids_spec, state_spec,
-        tf.TensorSpec([None], tf.float32, name="temperature"),
-        tf.TensorSpec([None], tf.float32, name="u"),
-        tf.TensorSpec([None], tf.int32, name="top_k"),
-        tf.TensorSpec([None], tf.float32, name="top_p"),
+        tf.TensorSpec([b], tf.float32, name="temperature"),
+        tf.TensorSpec([b], tf.float32, name="u"),
+        tf.TensorSpec([b], tf.int32, name="top_k"),
+        tf.TensorSpec([b], tf.float32, name="top_p"),
     ])
     def sample(token_id, state, temperature, u, top_k, top_p):
         logits, new_state = model.next(token_id, state)
@@ -85,15 +90,15 @@ def tflite_functions(model, vocab) -> dict:
     code_points, byte_mode = vocab_to_code_points(vocab)
 
     # One input on purpose: LiteRT's Java/Kotlin runSignature refuses a signature without inputs.
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.int32, name="ids")])
+    @tf.function(input_signature=[tf.TensorSpec([None if b is None else c.vocab_size], tf.int32, name="ids")])
     def vocabulary(ids):
         return {"code_points": tf.gather(tf.constant(code_points, tf.int32), ids), "byte_mode": tf.constant([byte_mode], tf.int32)}
 
     return {"step": step, "sample": sample, "vocabulary": vocabulary}
 
 
-def convert(model, vocab, quantize=None) -> bytes:
-    """The .tflite bytes (not checked; export_tflite checks them)."""
+def convert(model, vocab, quantize=None, batch_size=None) -> bytes:
+    """The .tflite bytes (not checked; export_tflite checks them). batch_size: see tflite_functions."""
     import keras
     import tensorflow as tf
 
@@ -104,7 +109,7 @@ def convert(model, vocab, quantize=None) -> bytes:
         with tf.device("/CPU:0"):
             archive = keras.export.ExportArchive()
             archive.track(model)
-            for name, fn in tflite_functions(model, vocab).items():
+            for name, fn in tflite_functions(model, vocab, batch_size).items():
                 archive.add_endpoint(name, fn)
             archive.write_out(saved, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=list(SIGNATURES))
@@ -149,8 +154,11 @@ def compare_step(model, lite: LiteRTModel, ids) -> dict:
     return {"max_logit_diff": max_diff, "logit_scale": scale, "state_diff": state_diff, "finite": finite, "steps": ids.shape[1]}
 
 
-def check_tflite(content: bytes, model, vocab, quantize=None, steps: int = 24) -> dict:
-    """Refuse a file that is not builtin-only, lost its weights or disagrees with the model."""
+def check_tflite(content: bytes, model, vocab, quantize=None, steps: int = 24, batch_size=None) -> dict:
+    """Refuse a file that is not builtin-only, lost its weights or disagrees with the model.
+
+    batch_size: the batch a fixed-shape file was converted for (None: dynamic, checked with 2 rows).
+    """
     q = _normalise_quantize(quantize)
     ops = model_ops(content)
     bad = sorted(op for op in ops if op.startswith("CUSTOM") or op.startswith("UNKNOWN") or op in VARIABLE_OPS)
@@ -159,7 +167,7 @@ def check_tflite(content: bytes, model, vocab, quantize=None, steps: int = 24) -
     lite = LiteRTModel(model_content=content)
     if lite.vocab != vocab:
         raise RuntimeError("the converted model's vocabulary signature does not return the vocabulary")
-    cmp = compare_step(model, lite, rollout_ids(vocab.size, steps, batch=2))
+    cmp = compare_step(model, lite, rollout_ids(vocab.size, steps, batch=batch_size or 2))
     if not cmp["finite"]:
         raise RuntimeError("the converted model returns NaN or inf: its weights were not frozen as constants")
     tol = 1e-4 * max(1.0, cmp["logit_scale"]) if q == "none" else 0.5 * max(1.0, cmp["logit_scale"])
@@ -173,19 +181,20 @@ def check_tflite(content: bytes, model, vocab, quantize=None, steps: int = 24) -
 # the entry point scripts/export.py calls
 
 
-def export_tflite(model, vocab, path, quantize=None, validate: bool = True) -> dict:
+def export_tflite(model, vocab, path, quantize=None, validate: bool = True, batch_size=None) -> dict:
     """Write PATH (.tflite) and PATH's NAME.vocab.json; return what was written.
 
     quantize: None / "none" (float32), "dynamic" (int8 weights, float activations) or
-    "float16" (half-size weights, computed in float32 on CPU).
+    "float16" (half-size weights, computed in float32 on CPU). batch_size: None (any batch) or
+    a fixed batch (1 for LiteRT.js; see tflite_functions).
     """
     path = os.fspath(path)
     if not path.endswith(".tflite"):
         raise UserError(f"the TFLite path {path!r} must end in .tflite (scripts/sample.py recognises models by that suffix)")
     q = _normalise_quantize(quantize)
     t0 = time.perf_counter()
-    content = convert(model, vocab, q)
-    check = check_tflite(content, model, vocab, q) if validate else {"ops": model_ops(content)}
+    content = convert(model, vocab, q, batch_size)
+    check = check_tflite(content, model, vocab, q, batch_size=batch_size) if validate else {"ops": model_ops(content)}
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     vocab_path = vocab_json_path(path)

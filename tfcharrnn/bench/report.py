@@ -129,6 +129,14 @@ def _quality_table(q):
     return lines
 
 
+def _web_table(w):
+    return [f"### In a browser: {w['model']}, batch 1, {w['num_chars']:,} characters per round ({w['weights']} weights)", "",
+            "| sampler | chars/s (best round) |", "|---|---:|",
+            f"| the page in headless Chromium {w['chromium']}, LiteRT.js {w['litertjs']} | {_fmt(w['page_chars_per_s'])} |",
+            f"| Python LiteRT sampler (ai-edge-litert {w['ai_edge_litert']}, 1 thread) | {_fmt(w['python_chars_per_s'])} |",
+            "", f"The page runs at {w['page_over_python']:.2f}x the Python sampler; rounds alternate the two.", ""]
+
+
 def to_markdown(results) -> str:
     lines = _header(results)
     peak = results.get("peak", {}).get("gflops")
@@ -142,6 +150,8 @@ def to_markdown(results) -> str:
         lines += _prep_table(results["prep"])
     if "quality" in results:
         lines += _quality_table(results["quality"])
+    if "web" in results:
+        lines += _web_table(results["web"])
     if results.get("notes"):
         lines += ["Notes:", ""] + [f"- {n}" for n in results["notes"]] + [""]
     return "\n".join(lines)

@@ -15,8 +15,9 @@ from tfcharrnn.bench.generate_peers import FULL_GEN, GEN_PEERS, QUICK_GEN
 from tfcharrnn.bench.train_peers import FULL_TRAIN, QUICK_TRAIN, TFCHARRNN_PATHS, TRAIN_PEERS, matmul_params, train_flops_per_char
 from tfcharrnn.bench.workers import Jobs, interleave
 
-SECTIONS = ("train", "peak", "generate", "prep", "quality")
-DEFAULT_SECTIONS = ("train", "peak", "generate", "prep")  # quality trains for minutes per peer: asked for by name
+SECTIONS = ("train", "peak", "generate", "prep", "quality", "web")
+# quality trains for minutes per peer and web needs Chromium: asked for by name
+DEFAULT_SECTIONS = ("train", "peak", "generate", "prep")
 
 # --- training -----------------------------------------------------------------------------------
 

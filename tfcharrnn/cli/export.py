@@ -26,12 +26,12 @@ def main(argv=None) -> int:
         configure_devices(cpu=True)
     info = export_checkpoint(args.checkpoint, args.name, base_dir=args.base_dir, version=args.version, overwrite=args.overwrite,
                              max_new_chars=args.max_new_chars, tflite=args.tflite, quantize=args.quantize, warmup=args.warmup,
-                             log=print)
+                             web=args.web, log=print)
     print(f"SavedModel: {info['path']} (signatures {', '.join(info['signatures'])}; max_new_chars <= {info['max_new_chars']})")
     if info["tflite"]:
         print(f"TFLite:     {info['tflite']}")
-    elif args.tflite:
-        print("TFLite:     not written (tfcharrnn.tflite_export is not installed)")
+    if info["web"]:
+        print(f"Web page:   {info['web']}  (serve it: python -m http.server --bind 127.0.0.1 8000 -d {info['web']})")
     model_dir = os.path.abspath(os.path.dirname(info["path"]))
     print(f"serve it:   docker run -p 8501:8501 -p 8500:8500 -v \"{model_dir}:/models/{args.name}\" "
           f"-e MODEL_NAME={args.name} tensorflow/serving:2.21.0")

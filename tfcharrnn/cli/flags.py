@@ -232,6 +232,8 @@ def export_parser() -> argparse.ArgumentParser:
     p.add_argument("--no_warmup", dest="warmup", action="store_false",
                    help="do not write assets.extra/tf_serving_warmup_requests (needs tensorflow-serving-api)")
     p.add_argument("--cpu", action="store_true", help="hide GPUs (the exported graph never needs one either way)")
+    p.add_argument("--web", action="store_true", help="also write assets.extra/web/: a static page that runs the model in a browser "
+                                                  "(tfcharrnn.web; needs npm ci in web/)")
     return p
 
 
@@ -276,7 +278,7 @@ def bench_parser() -> argparse.ArgumentParser:
 
     p = Parser(prog="bench.py", description=bench.__doc__.splitlines()[0], formatter_class=HELP_FORMAT)
     p.add_argument("--quick", action="store_true", help="tiny sizes and short rounds: a smoke test in seconds")
-    p.add_argument("--only", default=",".join(DEFAULT_SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)} (default: all but quality)")
+    p.add_argument("--only", default=",".join(DEFAULT_SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)} (default: all but quality and web)")
     p.add_argument("--out", default="bench_results", help="directory for bench.json and bench.md")
     p.add_argument("--repeats", type=integer, default=None, help="interleaved rounds per peer (default 5; --quick 2)")
     p.add_argument("--seconds", type=number, default=None, help="seconds per training round (default 3; --quick 0.2)")
