@@ -178,3 +178,42 @@ def test_modules_that_must_stay_light_import_no_tensorflow_at_the_top(module):
     top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
     names = [a.name for n in top if isinstance(n, ast.Import) for a in n.names] + [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
     assert not [n for n in names if n.split(".")[0] in HEAVY], names
+
+
+# ---------------------------------------------------------------------------------------------
+# (d) Small units (issue 16's targets): a newcomer reads a module in one sitting.
+
+MAX_MODULE_LINES = 450
+MAX_FUNCTION_LINES = 80
+
+
+def _tree(module):
+    with open(MODULES[module], encoding="utf-8") as f:
+        return ast.parse(f.read(), MODULES[module])
+
+
+def test_no_module_is_over_450_lines():
+    long = {m: sum(1 for _ in open(p, encoding="utf-8")) for m, p in MODULES.items()}
+    assert not {m: n for m, n in long.items() if n > MAX_MODULE_LINES}
+
+
+def test_no_function_is_over_80_lines():
+    long = [f"{m}.{node.name}: {node.end_lineno - node.lineno + 1} lines" for m in MODULES for node in ast.walk(_tree(m))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    assert not long
+
+
+def test_the_serving_module_is_a_module_level_class():
+    """tfcharrnn.serving.ServingModule, not a class made inside a function (as _make_serving_module once did)."""
+    for module in ("tfcharrnn.serving", "tfcharrnn.export"):
+        inner = [node.name for fn in ast.walk(_tree(module)) if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
+                 for node in ast.walk(fn) if isinstance(node, ast.ClassDef)]
+        assert not inner, (module, inner)
+    assert any(isinstance(n, ast.ClassDef) and n.name == "ServingModule" for n in _tree("tfcharrnn.serving").body)
+
+
+def test_no_module_level_switch_is_read_by_the_kernels():
+    """The kernels' choices are values passed in: fused / kernels / paths / model have no module
+    variable that a function assigns with `global` (BATCH_SPLITS, MATMUL_DTYPE, LOOP_JIT were)."""
+    for module in ("tfcharrnn.fused", "tfcharrnn.kernels", "tfcharrnn.paths", "tfcharrnn.model", "tfcharrnn.training.steps"):
+        assert not [n for n in ast.walk(_tree(module)) if isinstance(n, ast.Global)], module
