@@ -63,8 +63,9 @@ def test_quick_run_writes_json_and_markdown(tmp_path):
 
     (gen,) = results["generate"].values()
     assert {"tfcharrnn", "onestep", "savedmodel", "tflite"} <= set(gen["peers"])  # the serving and LiteRT rows run too
+    assert sum(name.startswith("tflite") for name in gen["peers"]) == 5  # the LiteRT settings an app chooses
     for name, peer in gen["peers"].items():
-        for b in gen["batches"] if name != "tflite" else [1]:
+        for b in gen["batches"] if not name.startswith("tflite") else [1]:
             assert peer[f"batch{b}_chars_per_s"] > 0
     assert gen["serving_2000"]["speedup_vs_onestep"] > 0 and gen["serving_2000"]["batch_cost"] > 0
     assert not [n for n in results["notes"] if "failed" in n], results["notes"]

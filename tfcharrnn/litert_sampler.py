@@ -38,7 +38,7 @@ import os
 
 import numpy as np
 from ai_edge_litert import schema_py_generated as _schema
-from ai_edge_litert.interpreter import Interpreter
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from tfcharrnn import rng
 from tfcharrnn.errors import UserError
@@ -121,7 +121,10 @@ def _read_bytes(model) -> bytes:
 class LiteRTModel:
     """A tfcharrnn .tflite behind three signature runners: step, sample, vocabulary."""
 
-    def __init__(self, path: str | None = None, *, model_content: bytes | None = None, num_threads: int | None = None, check_vocab_json: bool = True):
+    def __init__(self, path: str | None = None, *, model_content: bytes | None = None, num_threads: int | None = None, check_vocab_json: bool = True,
+                 xnnpack: bool = True):
+        """num_threads: the interpreter's threads (None: LiteRT's default); xnnpack False runs the
+        builtin kernels without the XNNPACK delegate LiteRT applies by default."""
         if (path is None) == (model_content is None):
             raise ValueError("pass exactly one of path and model_content")
         self.path = path
@@ -132,7 +135,8 @@ class LiteRTModel:
                 model_content = f.read()
         where = repr(path) if path else "the model"
         try:
-            self.interpreter = Interpreter(model_content=model_content, num_threads=num_threads)
+            resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+            self.interpreter = Interpreter(model_content=model_content, num_threads=num_threads, experimental_op_resolver_type=resolver)
         except (ValueError, RuntimeError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise UserError(f"{where} cannot be loaded by LiteRT ({first}); re-export it with scripts/export.py") from None

@@ -100,3 +100,22 @@ def bench_tflite(model_or_path, vocab=None, num_chars: int = 500, repeats: int =
         result["keras_chars_per_s"] = _keras_chars_per_s(model_or_path, vocab, num_chars, repeats, temperature)
         result["ratio"] = result["tflite_chars_per_s"] / result["keras_chars_per_s"]
     return result
+
+
+# (label, quantize, interpreter threads, XNNPACK delegate): what an app can set
+SETTINGS = (("float32, 1 thread", None, 1, True), ("float32, 2 threads", None, 2, True), ("float32, 1 thread, XNNPACK off", None, 1, False),
+            ("float16 weights, 1 thread", "float16", 1, True), ("int8 weights (dynamic), 1 thread", "dynamic", 1, True))
+
+
+def bench_settings(model, vocab, num_chars: int = 500, repeats: int = 3, settings=SETTINGS) -> dict:
+    """The reference sampler's chars/s at batch 1 under each setting an app chooses (weights'
+    quantization, interpreter threads, the XNNPACK delegate); rounds interleave the settings,
+    each keeps its best. -> {label: {"chars_per_s", "size_bytes", "rounds"}}."""
+    contents = {q: convert(model, vocab, q) for q in {s[1] for s in settings}}
+    models = {label: LiteRTModel(model_content=contents[q], num_threads=t, xnnpack=x) for label, q, t, x in settings}
+    rounds = {label: [] for label in models}
+    for r in range(max(1, repeats)):
+        for label, lite in models.items():
+            rounds[label].append(bench_sampler(lite, num_chars, repeats=1, seed=r)["chars_per_s"])
+    return {label: {"chars_per_s": max(rounds[label]), "size_bytes": len(contents[q]), "rounds": rounds[label]}
+            for label, q, _, _ in settings}

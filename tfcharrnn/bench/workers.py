@@ -117,13 +117,12 @@ def call_module_bench(cmd):
 
         from tfcharrnn.config import ModelConfig
         from tfcharrnn.model import CharRNN
-        from tfcharrnn.bench.litert import bench_tflite
+        from tfcharrnn.bench.litert import bench_settings
 
         corpus = tiny_shakespeare()
         keras.utils.set_random_seed(0)
         model = CharRNN(ModelConfig(vocab_size=corpus.vocab.size, model=kind, hidden_size=hidden, num_layers=layers, embedding_size=EMBEDDING))
-        r = bench_tflite(model, corpus.vocab, num_chars=cmd["num_chars"], repeats=cmd["repeats"], compare_keras=False)
-        return {"batch1_chars_per_s": r["tflite_chars_per_s"], "raw": r}
+        return {"settings": bench_settings(model, corpus.vocab, num_chars=cmd["num_chars"], repeats=cmd["repeats"])}
     raise ValueError(which)
 
 
