@@ -96,3 +96,63 @@ def test_length_zero_is_an_empty_sample_from_a_tflite(tiny_saved_model):
     proc = subprocess.run([sys.executable, script, tiny_saved_model["tflite"], "--length", "0", "--num_samples", "2"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout == "==== sample 1 (seed 123) ====\n\n==== sample 2 (seed 124) ====\n\n"
+
+
+# --- --quantize float16 --------------------------------------------------------------------------
+
+
+def test_export_cli_quantize_float16(tiny_checkpoint, tiny_saved_model, tmp_path, capsys):
+    pytest.importorskip("ai_edge_litert")
+    from tfcharrnn.checkpoint import load_checkpoint
+    from tfcharrnn.cli.export import main as export_main
+    from tfcharrnn.litert_sampler import LiteRTModel, sample_text
+    from tfcharrnn.tflite_export import compare_step, rollout_ids
+
+    assert export_main([tiny_checkpoint, "--name", "half", "--base_dir", str(tmp_path), "--quantize", "float16", "--no_warmup"]) == 0
+    path = str(tmp_path / "half" / "1" / "assets.extra" / "half.tflite")
+    assert f"TFLite:     {path}" in capsys.readouterr().out
+    lite = LiteRTModel(path)
+    ckpt = load_checkpoint(tiny_checkpoint, with_optimizer=False)
+    half = [t for t in lite.interpreter.get_tensor_details() if t["dtype"] == np.float16]
+    assert sum(int(np.prod(t["shape"])) for t in half) >= 0.9 * ckpt.model.count_params()  # the weights are float16
+    assert os.path.getsize(path) < 0.75 * os.path.getsize(tiny_saved_model["tflite"])  # the float32 export of the same checkpoint
+    cmp = compare_step(ckpt.model, lite, rollout_ids(ckpt.vocab.size, 50, batch=2))
+    assert 0 < cmp["max_logit_diff"] < 0.05 * max(1.0, cmp["logit_scale"])  # rounded weights, close logits
+    assert len(sample_text(lite, "ROMEO:", 40, seed=1)[0]) == 40
+
+
+# --- the cosine schedule over a time budget ------------------------------------------------------
+
+
+def test_cosine_schedule_over_a_time_budget():
+    from tfcharrnn.training import TrainConfig, learning_rate
+
+    cfg = TrainConfig(learning_rate=1.0, lr_schedule="cosine", time_budget=2.0, max_epochs=0, min_lr_frac=0.1)
+    assert learning_rate(cfg, 0, 0.0, 0.0) == pytest.approx(1.0)
+    assert learning_rate(cfg, 50, 0.3, 60.0) == pytest.approx(0.55)  # half the budget gone: half-way down
+    assert learning_rate(cfg, 90, 0.5, 120.0) == pytest.approx(0.1)  # the budget's end: the floor
+    assert learning_rate(cfg, 99, 0.6, 500.0) == pytest.approx(0.1)  # past it (the last step ends late): stays there
+    both = dataclasses.replace(cfg, max_epochs=4.0)  # whichever limit is further along decides
+    assert learning_rate(both, 10, 2.0, 30.0) == pytest.approx(0.55)
+    assert learning_rate(both, 10, 1.0, 60.0) == pytest.approx(0.55)
+
+
+def test_a_time_budgeted_run_ends_at_its_floor_learning_rate(small_corpus, tmp_path):
+    """metrics.jsonl records every step's learning rate: the first is the peak, the last (just before the
+    budget ran out) near the floor. The step is traced before the run, so the budget is spent training."""
+    import tensorflow as tf
+
+    from tfcharrnn.training import Trainer
+
+    cfg = tiny_config(small_corpus, tmp_path, max_steps=0, max_epochs=0, time_budget=0.04, iters_to_report=1, min_lr_frac=0.05)
+    trainer = Trainer(cfg)
+    x, y = next(iter(trainer.train_batches(0)))
+    trainer.train_step(x, y, trainer.model.initial_state(cfg.batch_size), tf.constant(cfg.learning_rate, tf.float32))  # trace now
+    result = trainer.run()
+    assert "time_budget" in result["stop_reason"] and result["elapsed_s"] >= 0.04 * 60
+    lrs = [r["learning_rate"] for r in map(json.loads, open(tmp_path / "metrics.jsonl")) if r["kind"] == "train"]
+    floor, peak = cfg.learning_rate * cfg.min_lr_frac, cfg.learning_rate
+    assert len(lrs) >= 5 and lrs[0] == pytest.approx(peak, rel=0.02)
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))  # it only goes down
+    assert lrs[-1] - floor < 0.15 * (peak - floor), (lrs[-1], floor)  # the last step's rate: (nearly) the floor
+    assert math.isfinite(result["val_loss"])
