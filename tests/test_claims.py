@@ -4,7 +4,8 @@
 - `scripts/sample.py --length 0` prints an empty sample and exits 0, from a checkpoint and from a
   .tflite (the SavedModel's max_new_chars 0: tests/test_serving_session.py);
 - `scripts/export.py --quantize float16` writes half-size float16 weights that still sample;
-- the cosine schedule's time-budget branch: the learning rate reaches its floor when the budget ends.
+- the cosine schedule's time-budget branch: the learning rate reaches its floor when the budget ends;
+- `--strategy tpu` on a machine without a TPU (TPUStrategy itself cannot run here).
 """
 
 from __future__ import annotations
@@ -156,3 +157,15 @@ def test_a_time_budgeted_run_ends_at_its_floor_learning_rate(small_corpus, tmp_p
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))  # it only goes down
     assert lrs[-1] - floor < 0.15 * (peak - floor), (lrs[-1], floor)  # the last step's rate: (nearly) the floor
     assert math.isfinite(result["val_loss"])
+
+
+# --- --strategy tpu ------------------------------------------------------------------------------
+
+
+def test_strategy_tpu_without_a_tpu_is_a_clear_error(monkeypatch):
+    """TPUStrategy itself cannot run on these machines (no TPU): what can is the error a machine without one gets."""
+    from tfcharrnn.training import make_strategy
+
+    monkeypatch.delenv("TPU_NAME", raising=False)
+    with pytest.raises(UserError, match=r"--strategy tpu: no TPU found \(.*\); run on a TPU VM or pick another strategy"):
+        make_strategy("tpu")
