@@ -153,9 +153,9 @@ def test_a_time_budgeted_run_ends_at_its_floor_learning_rate(small_corpus, tmp_p
     assert "time_budget" in result["stop_reason"] and result["elapsed_s"] >= 0.04 * 60
     lrs = [r["learning_rate"] for r in map(json.loads, open(tmp_path / "metrics.jsonl")) if r["kind"] == "train"]
     floor, peak = cfg.learning_rate * cfg.min_lr_frac, cfg.learning_rate
-    assert len(lrs) >= 5 and lrs[0] == pytest.approx(peak, rel=0.02)
+    assert len(lrs) >= 5 and lrs[0] > 0.85 * peak  # the first step starts near the peak (setting up the data takes a moment)
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))  # it only goes down
-    assert lrs[-1] - floor < 0.15 * (peak - floor), (lrs[-1], floor)  # the last step's rate: (nearly) the floor
+    assert lrs[-1] - floor < 0.15 * (peak - floor), (lrs, floor)  # the last step's rate: (nearly) the floor
     assert math.isfinite(result["val_loss"])
 
 
