@@ -21,7 +21,7 @@ setup(
         "tensorboard>=2.20",
         "matplotlib>=3.8",
         "importlib_resources>=5",  # tensorflow-datasets imports it but declares it only for Python < 3.9
-        "keras-tuner>=1.4.8,<2",
+        "keras-tuner[bayesian]>=1.4.8,<2",  # [bayesian]: scipy and scikit-learn, for sweep.py --search bayesian
     ],
     extras_require={
         "test": ["pytest>=8", "hypothesis>=6.100", "tensorflow-serving-api>=2.21,<2.22", "playwright>=1.40"],

@@ -4,10 +4,16 @@
     python scripts/serving_client.py --model shakespeare --prompt "ROMEO:" --prompt "JULIET:" --seed 7 \\
         --temperature 0.8 --top_p 0.95 --format inputs
     python scripts/serving_client.py --model shakespeare --grpc localhost:8500 --prompt "ROMEO:"
+    python scripts/serving_client.py --model shakespeare --version 2 --timeout 60 --prompt "ROMEO:"
 
 REST needs only the standard library; gRPC needs `pip install tensorflow-serving-api` (which
 pulls in tensorflow for its protos and make_tensor_proto). Prompt i is sent with seed SEED + i,
 the rule `scripts/sample.py --num_samples` follows, so both give the same texts.
+
+Errors are one line on stderr: a refused request (HTTP 4xx, INVALID_ARGUMENT, an unknown model or
+version) exits 2; no answer in --timeout seconds, the server's own deadline (REST: HTTP 504, TF
+Serving's --rest_api_timeout_in_ms, 30 s by default), a server error (HTTP 5xx, gRPC UNAVAILABLE,
+INTERNAL, ...) or an unreachable server exits 1.
 
 As a library:
     from serving_client import rest_generate, grpc_generate, rest_body
@@ -18,24 +24,43 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import sys
 import urllib.error
 import urllib.request
 
 INPUTS = ("prompt", "max_new_chars", "temperature", "top_k", "top_p", "seed")
+TIMEOUT = 600.0  # seconds to wait for an answer (--timeout)
+# gRPC codes that say the server could not answer, not that the request was wrong
+SERVER_FAILED = ("UNAVAILABLE", "INTERNAL", "UNKNOWN", "DATA_LOSS", "RESOURCE_EXHAUSTED", "ABORTED", "CANCELLED")
+REST_DEADLINE_HINT = ("the server's REST deadline ran out (TF Serving's --rest_api_timeout_in_ms, 30 s by default); ask for "
+                      "fewer characters or prompts, use gRPC (--grpc HOST:8500), or start the server with a larger "
+                      "--rest_api_timeout_in_ms")
 
 
 class ServingError(Exception):
-    """The server refused the request (bad value, unknown model, ...): its message, one line."""
+    """The server refused the request (bad value, unknown model or version, ...): its message, one line."""
 
 
-def _one_line(message: str) -> str:
+class ServerFailed(ServingError):
+    """The server could not answer (HTTP 5xx or 429; gRPC UNAVAILABLE, INTERNAL, ...): its message, one line."""
+
+
+class ServingTimeout(ServingError):
+    """No answer in time: the client's --timeout, or the server's own deadline (REST 504), ran out."""
+
+
+def _one_line(message: str, limit: int = 300) -> str:
     """The informative line of a server error: the failed check if there is one, else the first line."""
     lines = [ln.strip() for ln in (message or "").splitlines() if ln.strip()]
     for ln in lines:
         if "assertion failed" in ln:
-            return ln
-    return lines[0] if lines else ""
+            return ln[:limit]
+    return lines[0][:limit] if lines else ""
+
+
+def _no_answer(timeout: float) -> str:
+    return f"no answer from the server within {timeout:g} s (--timeout); ask for fewer characters or prompts, or raise --timeout"
 
 
 def _columns(prompts, max_new_chars=200, temperature=1.0, top_k=0, top_p=1.0, seed=0) -> dict:
@@ -83,7 +108,8 @@ def texts_from_rest_response(response: dict) -> list[str]:
     raise ServingError(f"unexpected response {str(response)[:200]}")
 
 
-def rest_predict(url: str, model: str, body: dict, version: int | None = None, timeout: float = 600) -> dict:
+def rest_predict(url: str, model: str, body: dict, version: int | None = None, timeout: float = TIMEOUT) -> dict:
+    """POST /v1/models/MODEL[/versions/N]:predict; ServingError (or ServerFailed, ServingTimeout) when no answer comes."""
     path = f"/v1/models/{model}" + (f"/versions/{version}" if version else "") + ":predict"
     req = urllib.request.Request(url.rstrip("/") + path, data=json.dumps(body).encode("utf-8"),
                                  headers={"Content-Type": "application/json"}, method="POST")
@@ -94,14 +120,26 @@ def rest_predict(url: str, model: str, body: dict, version: int | None = None, t
         detail = e.read().decode("utf-8", "replace")
         try:
             detail = json.loads(detail).get("error", detail)
-        except ValueError:
+        except (ValueError, AttributeError):
             pass
-        raise ServingError(f"HTTP {e.code}: {_one_line(detail) or e.reason}") from None
+        message = f"HTTP {e.code}: {_one_line(str(detail)) or e.reason}"
+        if e.code == 504:  # TF Serving: DEADLINE_EXCEEDED, its REST deadline
+            raise ServingTimeout(f"{message}: {REST_DEADLINE_HINT}") from None
+        if e.code >= 500 or e.code == 429:
+            raise ServerFailed(message) from None
+        raise ServingError(message) from None
+    except (TimeoutError, socket.timeout):  # connected, but the answer did not come in time
+        raise ServingTimeout(_no_answer(timeout)) from None
+    except urllib.error.URLError as e:
+        if isinstance(e.reason, (TimeoutError, socket.timeout)):
+            raise ServingTimeout(_no_answer(timeout)) from None
+        raise
 
 
-def rest_generate(url: str, model: str, prompts, fmt: str = "instances", version: int | None = None, **settings) -> list[str]:
-    """Texts generated for ``prompts`` by POST /v1/models/MODEL:predict (serving_default)."""
-    return texts_from_rest_response(rest_predict(url, model, rest_body(prompts, fmt, **settings), version))
+def rest_generate(url: str, model: str, prompts, fmt: str = "instances", version: int | None = None, timeout: float = TIMEOUT,
+                  **settings) -> list[str]:
+    """Texts generated for ``prompts`` by POST /v1/models/MODEL[/versions/N]:predict (serving_default)."""
+    return texts_from_rest_response(rest_predict(url, model, rest_body(prompts, fmt, **settings), version, timeout))
 
 
 def grpc_request(model: str, prompts, version: int | None = None, signature: str = "serving_default", **settings):
@@ -123,8 +161,10 @@ def grpc_request(model: str, prompts, version: int | None = None, signature: str
     return req
 
 
-def grpc_generate(target: str, model: str, prompts, version: int | None = None, timeout: float = 600, channel=None, **settings) -> list[str]:
-    """Texts generated for ``prompts`` through PredictionService/Predict on ``target`` (host:port)."""
+def grpc_generate(target: str, model: str, prompts, version: int | None = None, timeout: float = TIMEOUT, channel=None,
+                  **settings) -> list[str]:
+    """Texts generated for ``prompts`` through PredictionService/Predict on ``target`` (host:port); ``version``
+    goes in model_spec.version. ServingError (or ServerFailed, ServingTimeout) when no text comes back."""
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_service_pb2_grpc
@@ -136,7 +176,13 @@ def grpc_generate(target: str, model: str, prompts, version: int | None = None, 
         try:
             response = stub.Predict(grpc_request(model, prompts, version, **settings), timeout=timeout)
         except grpc.RpcError as e:
-            raise ServingError(f"{e.code().name}: {_one_line(e.details())}") from None
+            code = e.code().name
+            message = f"{code}: {_one_line(e.details())}"
+            if code == "DEADLINE_EXCEEDED":
+                raise ServingTimeout(_no_answer(timeout)) from None
+            if code in SERVER_FAILED:
+                raise ServerFailed(message) from None
+            raise ServingError(message) from None
     finally:
         if own:
             channel.close()
@@ -149,7 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="the model name (MODEL_NAME of the server)")
     p.add_argument("--url", default="http://localhost:8501", help="REST address")
     p.add_argument("--grpc", default=None, metavar="HOST:PORT", help="use gRPC at this address (e.g. localhost:8500) instead of REST")
-    p.add_argument("--version", type=int, default=None, help="ask for this model version (default: the server's latest)")
+    p.add_argument("--version", type=int, default=None,
+                   help="ask for this model version (REST: /v1/models/NAME/versions/N:predict; gRPC: model_spec.version); "
+                        "default: the server's latest")
+    p.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds to wait for the answer")
     p.add_argument("--prompt", action="append", default=None, help="prompt text; repeat for a batch (default: one empty prompt)")
     p.add_argument("--max_new_chars", type=int, default=200)
     p.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
@@ -162,7 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.timeout > 0:
+        parser.error(f"--timeout must be > 0, got {args.timeout:g}")
+    if args.version is not None and args.version < 1:
+        parser.error(f"--version must be a positive integer, got {args.version}")
     prompts = args.prompt or [""]
     settings = dict(max_new_chars=args.max_new_chars, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
     if args.print_body:
@@ -176,9 +230,15 @@ def main(argv=None) -> int:
             except ImportError:
                 print("error: --grpc needs `pip install tensorflow-serving-api`; or leave out --grpc to use REST", file=sys.stderr)
                 return 2
-            texts = grpc_generate(args.grpc, args.model, prompts, args.version, **settings)
+            texts = grpc_generate(args.grpc, args.model, prompts, args.version, args.timeout, **settings)
         else:
-            texts = rest_generate(args.url, args.model, prompts, args.format, args.version, **settings)
+            texts = rest_generate(args.url, args.model, prompts, args.format, args.version, args.timeout, **settings)
+    except ServingTimeout as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except ServerFailed as e:
+        print(f"error: the server could not answer ({e}); check that it is running and read its log, then try again", file=sys.stderr)
+        return 1
     except ServingError as e:
         print(f"error: the server refused the request: {e}", file=sys.stderr)
         return 2

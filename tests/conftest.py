@@ -47,3 +47,12 @@ def tiny_checkpoint(tmp_path_factory, small_corpus):
     run = tmp_path_factory.mktemp("run")
     train(tiny_config(small_corpus, run))
     return str(run)
+
+
+@pytest.fixture(scope="session")
+def tiny_saved_model(tmp_path_factory, tiny_checkpoint):
+    """tiny_checkpoint exported as saved_models/tiny/1 with its .tflite (no warm-up file): export_checkpoint's summary
+    ({"path": the version directory, "tflite": the .tflite, ...})."""
+    from tfcharrnn.export import export_checkpoint
+
+    return export_checkpoint(tiny_checkpoint, "tiny", base_dir=str(tmp_path_factory.mktemp("saved_models")), warmup=False)

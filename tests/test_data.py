@@ -115,15 +115,24 @@ def test_load_corpus_directory_and_glob(tmp_path):
 
 
 def test_cache_is_reused_and_invalidated(tmp_path, monkeypatch):
+    """The second run reads the cached ids, not the text: spied, the source file is read once; a
+    changed file is read again."""
     monkeypatch.setenv("TFCHARRNN_CACHE", str(tmp_path / "cache"))
+    reads = []
+    real_read_text = data.read_text
+    monkeypatch.setattr(data, "read_text", lambda paths, *a, **k: reads.append(list(paths)) or real_read_text(paths, *a, **k))
     f = tmp_path / "t.txt"
     f.write_text("abcabc")
     v1, ids1 = data.encode_files([str(f)])
+    assert reads == [[str(f)]]
     v2, ids2 = data.encode_files([str(f)])
+    assert reads == [[str(f)]]  # not read again: the ids came from the cache
+    assert isinstance(ids2, np.memmap)  # memory-mapped from the cached .npy
     assert v1 == v2 and np.array_equal(ids1, ids2)
     assert len(list((tmp_path / "cache").glob("*.ids.npy"))) == 1
     f.write_text("xyzxyzq")
     v3, _ = data.encode_files([str(f)])
+    assert len(reads) == 2  # size and modification time changed: read again
     assert v3.chars == ("q", "x", "y", "z")
 
 

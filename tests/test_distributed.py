@@ -56,6 +56,27 @@ def finish(procs, timeout=240):
     return outs
 
 
+def test_two_workers_agree_and_only_the_chief_writes(small_corpus, tmp_path):
+    """Default suite: two MultiWorkerMirrored workers on 127.0.0.1, a few steps, each in its own run
+    directory: both end with bit-identical weights, the chief writes the checkpoint (holding those
+    weights) and the other worker writes nothing. The kill / resume path is the slow test below."""
+    from tfcharrnn.checkpoint import load_checkpoint
+
+    from helpers.digest import weights_digest
+    outs = finish(start_workers(small_corpus, tmp_path / "run{index}", 4, free_ports(2)))
+    for code, out, err in outs:
+        assert code == 0, err[-3000:]
+    r0, r1 = result_of(outs[0][1]), result_of(outs[1][1])
+    assert r0["chief"] and not r1["chief"] and r0["replicas"] == r1["replicas"] == 2
+    assert r0["step"] == r1["step"] == 4 and len(r0["losses"]) == 4
+    assert r0["losses"] == r1["losses"]  # the all-reduced loss of the same global batch
+    assert r0["weights_sha256"] == r1["weights_sha256"]  # the same summed gradients, the same updates
+    assert r0["wrote"] and r1["wrote"] is None
+    assert json.loads((tmp_path / "run0" / "latest.json").read_text())["step"] == 4
+    assert not (tmp_path / "run1").exists() or os.listdir(tmp_path / "run1") == []  # the worker wrote nothing
+    assert weights_digest(load_checkpoint(str(tmp_path / "run0"), with_optimizer=False).model) == r0["weights_sha256"]
+
+
 @pytest.mark.slow
 def test_two_workers_train_checkpoint_fail_clearly_and_resume(small_corpus, tmp_path):
     run_dir = tmp_path / "run"

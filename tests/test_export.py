@@ -4,8 +4,8 @@ The TF Serving binary cannot be installed on these machines. What stands in for 
 - `saved_model_cli show` / `saved_model_cli run` (TensorFlow's own tool; `run` loads the model
   through the TF1 session loader, the path TF Serving uses),
 - a fresh Python process that cannot import tfcharrnn,
-- TEST DOUBLES of TF Serving's request handling, written in this file and named so
-  (`ServingTestDouble`, `_test_double_grpc_servicer`, `_TestDoubleRestHandler`): they follow
+- TEST DOUBLES of TF Serving's request handling, in tests/helpers/serving_double.py and named so
+  (`ServingTestDouble`, `grpc_servicer_test_double`, `RestHandlerTestDouble`): they follow
   tensorflow_serving/servables/tensorflow/predict_util.cc (input-set check, signature lookup)
   and tensorflow_serving/util/json_tensor.cc (the REST `instances` / `inputs` bodies and their
   `predictions` / `outputs` answers) and run the signatures with tf.saved_model.load. They are
@@ -25,7 +25,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -41,6 +41,10 @@ from tfcharrnn.vocab import Vocabulary  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from conftest import SHAKESPEARE  # noqa: E402  (../shared copy, else the bundled one)
+from helpers.serving_double import RestHandlerTestDouble as _TestDoubleRestHandler  # noqa: E402
+from helpers.serving_double import ServingTestDouble  # noqa: E402
+from helpers.serving_double import grpc_servicer_test_double as _test_double_grpc_servicer  # noqa: E402
+from helpers.serving_double import signature_defs as _signature_defs  # noqa: E402
 
 
 def _load_script(name):
@@ -124,16 +128,6 @@ def exported(trained, tmp_path_factory):
 @pytest.fixture(scope="session")
 def served(exported):
     return tf.saved_model.load(exported["path"])
-
-
-def _signature_defs(path):
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    sm = saved_model_pb2.SavedModel()
-    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
-        sm.ParseFromString(f.read())
-    (mg,) = [m for m in sm.meta_graphs if "serve" in m.meta_info_def.tags]
-    return mg.signature_def
 
 
 # ---------------------------------------------------------------------------------------------
@@ -584,162 +578,7 @@ def test_fresh_process_without_tfcharrnn_generates_the_same_text(exported, gener
 
 
 # ---------------------------------------------------------------------------------------------
-# TEST DOUBLES of TF Serving's request handling (not TF Serving; see the module docstring)
-
-
-class ServingTestDouble:
-    """TEST DOUBLE: TF Serving's Predict path, reduced to what checks our signatures.
-
-    predict(PredictRequest) -> PredictResponse, like predict_util.cc: the signature is looked up
-    by name (default serving_default), the request must name exactly the signature's inputs,
-    each TensorProto must have the signature's dtype and a compatible shape, and the signature
-    runs (here through tf.saved_model.load). Errors come back as (grpc code name, message).
-    """
-
-    def __init__(self, saved_model_dir, name):
-        self.name = name
-        self.sigdefs = _signature_defs(saved_model_dir)
-        self.loaded = tf.saved_model.load(saved_model_dir)
-
-    def predict(self, request):
-        from tensorflow_serving.apis import predict_pb2
-
-        if request.model_spec.name != self.name:
-            return None, ("NOT_FOUND", f"Servable not found for request: Latest({request.model_spec.name})")
-        sig_name = request.model_spec.signature_name or "serving_default"
-        if sig_name not in self.sigdefs:
-            return None, ("FAILED_PRECONDITION", f'Serving signature key "{sig_name}" not found.')
-        sig = self.sigdefs[sig_name]
-        if set(request.inputs) != set(sig.inputs):
-            return None, ("INVALID_ARGUMENT", f"input size does not match signature: {len(request.inputs)}!={len(sig.inputs)} "
-                                              f"len({{{','.join(sorted(request.inputs))}}}) != len({{{','.join(sorted(sig.inputs))}}})")
-        feeds = {}
-        for key, proto in request.inputs.items():
-            info = sig.inputs[key]
-            if proto.dtype != info.dtype:
-                return None, ("INVALID_ARGUMENT", f"Expects arg {key} to be {tf.dtypes.as_dtype(info.dtype).name} but "
-                                                  f"{tf.dtypes.as_dtype(proto.dtype).name} is provided")
-            value = tf.make_ndarray(proto)
-            want = [d.size for d in info.tensor_shape.dim]
-            if value.ndim != len(want) or any(w not in (-1, g) for w, g in zip(want, value.shape)):
-                return None, ("INVALID_ARGUMENT", f"{key} has shape {list(value.shape)}, the signature wants {want}")
-            feeds[key] = tf.constant(value, dtype=tf.dtypes.as_dtype(info.dtype))
-        try:
-            outputs = self.loaded.signatures[sig_name](**feeds)
-        except tf.errors.InvalidArgumentError as e:
-            return None, ("INVALID_ARGUMENT", e.message)
-        response = predict_pb2.PredictResponse()
-        response.model_spec.name = self.name
-        response.model_spec.signature_name = sig_name
-        names = list(request.output_filter) or list(sig.outputs)
-        for key in names:
-            response.outputs[key].CopyFrom(tf.make_tensor_proto(outputs[key].numpy()))
-        return response, None
-
-    # -- REST, after json_tensor.cc ---------------------------------------------------------
-    def request_from_json(self, body: dict):
-        """FillPredictRequestFromJson: returns (PredictRequest, 'row' | 'columnar') or raises ValueError."""
-        from tensorflow_serving.apis import predict_pb2
-
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = self.name
-        sig_name = body.get("signature_name", "")
-        if not isinstance(sig_name, str):
-            raise ValueError("'signature_name' key must be a string value.")
-        request.model_spec.signature_name = sig_name
-        sig = self.sigdefs.get(sig_name or "serving_default")
-        if sig is None or not sig.inputs:
-            raise ValueError(f"Failed to get input map for signature: {sig_name or 'DEFAULT'}")
-        dtypes = {k: tf.dtypes.as_dtype(v.dtype) for k, v in sig.inputs.items()}
-
-        def tensor(value, dtype):
-            def leaf(v):
-                if isinstance(v, dict):
-                    if dtype != tf.string or set(v) != {"b64"}:
-                        raise ValueError(f"JSON Value: {v} not formatted correctly for base64 data")
-                    return base64.b64decode(v["b64"])
-                if dtype == tf.string:
-                    if not isinstance(v, str):
-                        raise ValueError(f"JSON Value: {v!r} is not of expected type: string")
-                    return v.encode("utf-8")
-                if dtype.is_integer and not (isinstance(v, int) and not isinstance(v, bool)):
-                    raise ValueError(f"JSON Value: {v!r} is not of expected type: {dtype.name}")
-                if dtype.is_floating and not (isinstance(v, (int, float)) and not isinstance(v, bool)):
-                    raise ValueError(f"JSON Value: {v!r} is not of expected type: {dtype.name}")
-                return v
-
-            def walk(v):
-                return [walk(x) for x in v] if isinstance(v, list) else leaf(v)
-
-            arr = np.array(walk(value), dtype=object if dtype == tf.string else dtype.as_numpy_dtype)
-            return tf.make_tensor_proto(arr, dtype=dtype)
-
-        if "instances" in body and "inputs" in body:
-            raise ValueError("Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist")
-        if "instances" in body:
-            rows = body["instances"]
-            if not isinstance(rows, list) or not rows:
-                raise ValueError("No values in 'instances' array")
-            if not isinstance(rows[0], dict) and len(dtypes) > 1:
-                raise ValueError("instances is a plain list, but expecting list of objects as multiple input tensors required as per tensorinfo_map")
-            if not isinstance(rows[0], dict):  # a plain list feeds the one input
-                rows = [{next(iter(dtypes)): r} for r in rows]
-            columns = {k: [] for k in dtypes}
-            for i, row in enumerate(rows):
-                if not isinstance(row, dict) or set(row) != set(dtypes):
-                    raise ValueError(f"Failed to process element: {i} of 'instances' list. keys must be equal to: {','.join(sorted(dtypes))}")
-                for k, v in row.items():
-                    columns[k].append(v)
-            for k, values in columns.items():
-                if len({json.dumps(np.shape(v)) for v in values}) > 1:
-                    raise ValueError(f"Expecting shape of {k} to agree across instances")
-                request.inputs[k].CopyFrom(tensor(values, dtypes[k]))
-            return request, "row"
-        if "inputs" in body:
-            inputs = body["inputs"]
-            if not isinstance(inputs, dict) and len(dtypes) > 1:
-                raise ValueError("inputs is a plain value/list, but expecting an object as multiple input tensors required as per tensorinfo_map")
-            for k in dtypes:
-                if k not in inputs:
-                    raise ValueError(f"Missing named input: {k} in 'inputs' object.")
-                request.inputs[k].CopyFrom(tensor(inputs[k], dtypes[k]))
-            return request, "columnar"
-        raise ValueError("Missing 'inputs' or 'instances' key")
-
-    @staticmethod
-    def json_from_response(response, fmt):
-        """MakeJsonFromTensors: row format needs one batch size; *_bytes strings become {"b64": ...}."""
-
-        def to_json(name, value):
-            if isinstance(value, np.ndarray):
-                return [to_json(name, v) for v in value]
-            if isinstance(value, bytes):  # rapidjson writes the bytes as they are: our text must be UTF-8
-                return {"b64": base64.b64encode(value).decode("ascii")} if name.endswith("_bytes") else value.decode("utf-8")
-            return value.item() if isinstance(value, np.generic) else value
-
-        arrays = {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
-        if fmt == "columnar":
-            cols = {k: to_json(k, a) for k, a in arrays.items()}
-            return {"outputs": cols if len(cols) > 1 else next(iter(cols.values()))}
-        sizes = {a.shape[0] for a in arrays.values()}
-        if len(sizes) != 1:
-            raise ValueError(f"Tensors have inconsistent batch sizes {sizes}")
-        rows = []
-        for i in range(sizes.pop()):
-            item = {k: to_json(k, a[i]) for k, a in arrays.items()}
-            rows.append(item if len(item) > 1 else next(iter(item.values())))
-        return {"predictions": rows}
-
-    def predict_json(self, body: dict):
-        """(HTTP status, JSON answer) for POST /v1/models/NAME:predict."""
-        try:
-            request, fmt = self.request_from_json(body)
-        except ValueError as e:
-            return 400, {"error": str(e)}
-        response, error = self.predict(request)
-        if error:
-            return (404 if error[0] == "NOT_FOUND" else 400), {"error": error[1]}
-        return 200, self.json_from_response(response, fmt)
+# TEST DOUBLES of TF Serving's request handling (not TF Serving; tests/helpers/serving_double.py)
 
 
 @pytest.fixture(scope="session")
@@ -822,49 +661,6 @@ def test_docs_curl_bodies_are_accepted(double):
     for body in bodies:
         status, answer = double.predict_json(body)
         assert status == 200, (body, answer)
-
-
-def _test_double_grpc_servicer(double):
-    """TEST DOUBLE: a PredictionService servicer over ServingTestDouble (not TF Serving); other RPCs are UNIMPLEMENTED."""
-    import grpc
-    from tensorflow_serving.apis import prediction_service_pb2_grpc
-
-    class TestDoublePredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-        def Predict(self, request, context):  # noqa: N802
-            response, error = double.predict(request)
-            if error:
-                context.abort(getattr(grpc.StatusCode, error[0]), error[1])
-            return response
-
-    return TestDoublePredictionService()
-
-
-class _TestDoubleRestHandler(BaseHTTPRequestHandler):
-    """TEST DOUBLE: POST /v1/models/NAME[/versions/N]:predict over ServingTestDouble (not TF Serving)."""
-
-    double = None
-
-    def do_POST(self):  # noqa: N802
-        m = re.match(r"^/v1/models/([^/:]+)(?:/versions/\d+)?:predict$", self.path)
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if not m:
-            status, answer = 404, {"error": "Malformed request"}
-        elif m.group(1) != self.double.name:
-            status, answer = 404, {"error": f"Servable not found for request: Latest({m.group(1)})"}
-        else:
-            try:
-                status, answer = self.double.predict_json(json.loads(body))
-            except ValueError as e:
-                status, answer = 400, {"error": f"JSON Parse error: {e}"}
-        data = json.dumps(answer).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
 
 
 def test_serving_client_over_grpc_against_a_test_double_server(double, generator):

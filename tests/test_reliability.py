@@ -176,15 +176,16 @@ def test_help_exits_zero():
     assert proc.returncode == 0 and "--hidden_size" in proc.stdout and "reporting and checkpoints" in proc.stdout
 
 
-# --- the served model under abuse -------------------------------------------------------------
+# --- the exported signature under abuse (called in-process, not through a server) ----------------
 
 
 def test_served_model_survives_abuse(tiny_checkpoint, tmp_path):
-    """serving_default, loaded in a fresh process without tfcharrnn: odd and hostile requests, 8 threads at once."""
+    """serving_default, loaded in a fresh process without tfcharrnn and called directly (not through a server):
+    odd and hostile requests, then 8 threads of that process calling it at once."""
     from tfcharrnn.export import export_checkpoint
 
     info = export_checkpoint(tiny_checkpoint, "abuse", base_dir=str(tmp_path), tflite=False, warmup=False)
-    helper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers", "abuse_server.py")
+    helper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers", "abuse_signatures.py")
     proc = subprocess.run([sys.executable, helper, info["path"], "8"], capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(next(line[7:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")))

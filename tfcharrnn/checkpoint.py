@@ -114,9 +114,19 @@ def read_pointer(run_dir, pointer):
             name = json.load(f)["checkpoint"]
     except (OSError, ValueError, KeyError, TypeError):
         raise UserError(f"pointer {path!r} is corrupted; point at a checkpoint directory inside {run_dir!r} instead") from None
-    if os.path.basename(name) != name:
+    if not _inside(run_dir, name):
         raise UserError(f"pointer {path!r} names {name!r}, outside its run directory; the file was tampered with")
     return os.path.join(run_dir, name)
+
+
+def _inside(run_dir, name) -> bool:
+    """Whether ``name`` is one entry of ``run_dir`` that stays inside it once resolved: not "", ".", "..",
+    an absolute path or a path with separators, and not a symlink leading out (real paths compared)."""
+    if not isinstance(name, str) or name in ("", ".", "..") or os.path.basename(name) != name or os.path.isabs(name):
+        return False
+    real_dir = os.path.realpath(run_dir)
+    target = os.path.realpath(os.path.join(run_dir, name))
+    return target != real_dir and os.path.commonpath([real_dir, target]) == real_dir
 
 
 def list_checkpoints(run_dir) -> list[tuple[str, dict]]:

@@ -267,7 +267,11 @@ def _make_tuner(search, space, sweep_dir, max_trials, seed, runner, overwrite):
     elif search == "random":
         oracle = kt.oracles.RandomSearchOracle(**common)
     else:
-        oracle = kt.oracles.BayesianOptimizationOracle(**common)
+        try:
+            oracle = kt.oracles.BayesianOptimizationOracle(**common)
+        except ImportError:  # KerasTuner's Gaussian process needs its [bayesian] extra
+            raise UserError("--search bayesian needs scipy and scikit-learn: pip install 'keras-tuner[bayesian]' "
+                            "(or use --search random)") from None
 
     class TrainerTuner(kt.Tuner):
         """KerasTuner's search and bookkeeping; tfcharrnn's trainer runs each trial (no HyperModel)."""

@@ -2,7 +2,8 @@
 
     python dist_worker.py mirrored CORPUS RUN_DIR LAYOUT [regularised]   # default vs mirrored on 2 logical CPUs
     python dist_worker.py worker INDEX PORTS CORPUS RUN_DIR STEPS [resume]   # one MultiWorkerMirrored worker
-Prints one JSON line with the per-step losses.
+Prints one JSON line with the per-step losses (and, for a worker, a digest of its final weights).
+A RUN_DIR containing "{index}" gives each worker its own directory (to see which ones write).
 """
 
 import json
@@ -24,6 +25,7 @@ else:
     os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": index}})
 
 from conftest import tiny_config  # noqa: E402
+from digest import weights_digest  # noqa: E402
 from tfcharrnn.errors import run_cli  # noqa: E402
 from tfcharrnn.training import Trainer  # noqa: E402
 
@@ -39,14 +41,15 @@ def main(argv):
             result = t.run()
             out[strategy] = {"replicas": t.dist.replicas, "losses": [loss for _, loss in t.history], "val": result["val_loss"]}
     else:
-        corpus, run_dir, steps = sys.argv[4], sys.argv[5], int(sys.argv[6])
+        corpus, run_dir, steps = sys.argv[4], sys.argv[5].replace("{index}", str(index)), int(sys.argv[6])
         cfg = tiny_config(corpus, run_dir, strategy="multiworker", max_steps=steps, resume=len(sys.argv) > 7,
                           iters_to_report=5, eval_val_every=10, quiet=False)
         t = Trainer(cfg)
         start = t.state.step
         t.run()
         out = {"index": index, "chief": t.dist.chief, "replicas": t.dist.replicas, "start_step": start, "step": t.state.step,
-               "losses": [loss for _, loss in t.history]}
+               "losses": [loss for _, loss in t.history], "weights_sha256": weights_digest(t.model),
+               "wrote": t.last_checkpoint}
     print("RESULT " + json.dumps(out), flush=True)
     return 0
 

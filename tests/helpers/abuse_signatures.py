@@ -1,7 +1,13 @@
-"""Abuse an exported serving_default in a fresh process that never imports tfcharrnn.
+"""Abuse an exported serving_default, called directly, in a fresh process that never imports tfcharrnn.
 
-    python abuse_server.py SAVED_MODEL_VERSION_DIR SECONDS
+    python abuse_signatures.py SAVED_MODEL_VERSION_DIR SECONDS
 Prints one JSON line: every case's outcome, the concurrent phase's counts, and resident memory.
+
+This is not a server and not TF Serving: the SavedModel is loaded with tf.saved_model.load and its
+serving_default signature is called as a function, from 8 Python threads of this one process. No
+HTTP or gRPC, no request parsing, queueing, batching or REST deadline is involved; what it shows
+is that the graph itself refuses bad values with INVALID_ARGUMENT, keeps answering good ones while
+others fail around it, and does not grow in memory per call.
 """
 
 import json
