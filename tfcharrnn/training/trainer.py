@@ -48,8 +48,8 @@ class Trainer:
         if cfg.deterministic:
             tf.config.experimental.enable_op_determinism()
         self._load_corpus()
+        self.dist = Distribution(cfg.strategy, cfg.batch_size)  # before any tensor: multi-worker collectives are set up at startup
         self.train_ids = tf.constant(np.ascontiguousarray(self.corpus.train))
-        self.dist = Distribution(cfg.strategy, cfg.batch_size)
         if not self.dist.chief:
             self.log = lambda *a, **k: None
         self.state = TrainState()
