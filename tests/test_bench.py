@@ -42,8 +42,9 @@ def test_quality_is_asked_for_by_name():
     assert build_parser().parse_args([]).only == "train,peak,generate,prep"  # a quality run trains for minutes
 
 
-def test_quick_run_writes_json_and_markdown(tmp_path):
-    results, md = run_bench(tmp_path, "--only", "train,peak,generate,prep,quality")  # every section, one run
+def test_quick_run_writes_json_and_markdown(tmp_path, tiny_checkpoint):
+    # every section but web (tests/test_web.py drives the page), one run
+    results, md = run_bench(tmp_path, "--only", "train,peak,generate,prep,quality,quantization", "--checkpoints", tiny_checkpoint)
     assert {"started", "command", "settings", "machine", "load_before", "load_after", "notes", "total_s"} <= set(results)
     assert results["settings"]["quick"] is True
     assert results["machine"]["cpu_count"] >= 1
@@ -83,9 +84,13 @@ def test_quick_run_writes_json_and_markdown(tmp_path):
     for peer in quality["peers"].values():
         assert 0 < peer["val_loss"] < 10 and peer["steps"] >= 1 and peer["label"]
 
+    (quantized,) = results["quantization"].values()
+    assert quantized["dynamic"]["size_bytes"] < quantized["float16"]["size_bytes"] < quantized["none"]["size_bytes"]
+    assert abs(quantized["none"]["loss_cost"]) < 1e-3 and abs(quantized["dynamic"]["loss_cost"]) < 0.1
+
     assert md.startswith("## Performance")
     for heading in ("### Training", "### Generation", "### Corpus preparation", "### Quality in", "| config | peer | chars/s | vs PyTorch | vs model.fit |",
-                    "| SavedModel serving_default", "| LiteRT sampler"):
+                    "| SavedModel serving_default", "| LiteRT sampler", "### LiteRT: file size"):
         assert heading in md
     assert "python scripts/bench.py --quick" in md  # the command to reproduce
 

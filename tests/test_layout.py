@@ -217,3 +217,9 @@ def test_no_module_level_switch_is_read_by_the_kernels():
     variable that a function assigns with `global` (BATCH_SPLITS, MATMUL_DTYPE, LOOP_JIT were)."""
     for module in ("tfcharrnn.fused", "tfcharrnn.kernels", "tfcharrnn.paths", "tfcharrnn.model", "tfcharrnn.training.steps"):
         assert not [n for n in ast.walk(_tree(module)) if isinstance(n, ast.Global)], module
+
+
+def test_the_readme_is_a_users_guide_of_at_most_350_lines():
+    """Measurement history lives in docs/performance.md, every flag in docs/flags.md."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        assert sum(1 for _ in f) <= 350

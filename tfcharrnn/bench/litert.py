@@ -119,3 +119,27 @@ def bench_settings(model, vocab, num_chars: int = 500, repeats: int = 3, setting
             rounds[label].append(bench_sampler(lite, num_chars, repeats=1, seed=r)["chars_per_s"])
     return {label: {"chars_per_s": max(rounds[label]), "size_bytes": len(contents[q]), "rounds": rounds[label]}
             for label, q, _, _ in settings}
+
+
+def run_quantization(args, results, notes, log):
+    """The quantization section of scripts/bench.py: for each trained checkpoint of --checkpoints,
+    the .tflite sizes and the validation loss of float32, float16 and int8 weights against Keras,
+    on the checkpoint's own validation split (its training flags name the corpus)."""
+    from tfcharrnn.checkpoint import load_checkpoint
+    from tfcharrnn.data import load_corpus
+
+    if not args.checkpoints:
+        raise ValueError("--only quantization needs --checkpoints (trained run directories or checkpoints, comma separated)")
+    out = {}
+    for path in [p for p in args.checkpoints.split(",") if p]:
+        ckpt = load_checkpoint(path, with_optimizer=False)
+        flags = ckpt.train_state.get("train_config", {})
+        corpus = load_corpus(flags.get("train_data"), flags.get("val_frac", 0.1), flags.get("test_frac", 0.0),
+                             flags.get("encoding", "utf-8"), flags.get("byte_mode", False))
+        chars = 4_000 if args.quick else 20_000
+        report = quantization_report(ckpt.model, ckpt.vocab, corpus.val[:chars], streams=16, max_chars=chars, modes=("none", "float16", "dynamic"))
+        c = ckpt.config
+        out[ckpt.path] = {"model": f"{c.num_layers}x{c.hidden_size} {c.model}", "params": ckpt.model.count_params(),
+                          "vocab_size": c.vocab_size, "step": ckpt.train_state.get("step"), "val_loss": ckpt.train_state.get("val_loss"), **report}
+        log(f"quantization {ckpt.path}: " + ", ".join(f"{m} {report[m]['size_bytes']:,} B {report[m]['loss_cost']:+.5f}" for m in ("none", "float16", "dynamic")))
+    results["quantization"] = out

@@ -59,6 +59,8 @@ def run_quality(args, results, notes, log):
         flags = ["--minutes", str(minutes), "--threads", str(args.threads), "--batch", str(args.quality_torch_batch)]
         if args.quick:
             flags.append("--lean")
+        elif name == "tfcharrnn":  # the run behind the figure stays: its checkpoint feeds --only quantization
+            flags += ["--keep", os.path.join(os.path.abspath(args.out), "quality-tfcharrnn-run")]
         log(f"quality: {name}, {minutes:g} min")
         r = run_child("tfcharrnn.bench.quality", [name] + flags, env, timeout=minutes * 60 + 900,
                       log_path=os.path.join(args.log_dir, f"quality-{name}.log"))
@@ -71,22 +73,24 @@ def run_quality(args, results, notes, log):
 # --- the tfcharrnn run ----------------------------------------------------------------------------
 
 
-def run_tfcharrnn(minutes, lean=False) -> dict:
-    """scripts/train.py --time_budget M in this process (lean: no samples or TensorBoard, for --quick)."""
+def run_tfcharrnn(minutes, lean=False, keep: str | None = None) -> dict:
+    """scripts/train.py --time_budget M in this process (lean: no samples or TensorBoard, for --quick);
+    ``keep``: the run directory to leave the checkpoints in (else a temporary one, removed)."""
     from tfcharrnn.training import Trainer
 
-    workdir = tempfile.mkdtemp(prefix="tfcharrnn-bench-quality-")
+    workdir = keep or tempfile.mkdtemp(prefix="tfcharrnn-bench-quality-")
     try:
         extra = {"sample_length": 0, "tensorboard": False} if lean else {}
         cfg = _config(minutes, checkpoint_dir=workdir, **extra)
         trainer = Trainer(cfg)
         r = trainer.run()
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if keep is None:
+            shutil.rmtree(workdir, ignore_errors=True)
     label = f"tfcharrnn defaults (scripts/train.py --time_budget {minutes:g}): {_describe(cfg)}"
     return {"label": label, "val_loss": r["val_loss"], "val_bits": r["val_loss"] / math.log(2), "steps": r["step"], "epochs": r["epoch"],
             "train_s": r["elapsed_s"], "chars_per_s": r["chars_seen"] / max(r["elapsed_s"], 1e-9), "params": r["params"],
-            "batch_size": cfg.batch_size, "seq_length": cfg.seq_length}
+            "batch_size": cfg.batch_size, "seq_length": cfg.seq_length, "path": trainer.path.name, "run_dir": keep}
 
 
 # --- the PyTorch run ------------------------------------------------------------------------------
@@ -174,6 +178,7 @@ if __name__ == "__main__":
     ap.add_argument("--batch", type=int, default=64, help="the PyTorch run's batch size")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--lean", action="store_true", help="tfcharrnn: no samples, no TensorBoard (a smoke run)")
+    ap.add_argument("--keep", default=None, help="tfcharrnn: keep the run directory (checkpoints) here")
     a = ap.parse_args()
     set_threads(a.threads, "torch" if a.peer == "torch" else "tf")
-    print_result(run_torch(a.minutes, a.batch) if a.peer == "torch" else run_tfcharrnn(a.minutes, a.lean))
+    print_result(run_torch(a.minutes, a.batch) if a.peer == "torch" else run_tfcharrnn(a.minutes, a.lean, a.keep))

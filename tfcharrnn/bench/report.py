@@ -129,6 +129,18 @@ def _quality_table(q):
     return lines
 
 
+def _quantization_table(q):
+    lines = ["### LiteRT: file size and validation cost of quantized weights (trained checkpoints)", "",
+             "| model | float32 | `--quantize float16` | `--quantize dynamic` (int8) | cost of float16 | cost of int8 | Keras nats/char |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for path, r in q.items():
+        size = {m: f"{r[m]['size_bytes'] / 1e6:.2f} MB" for m in ("none", "float16", "dynamic")}
+        lines.append(f"| {r['model']} ({r['params']:,} parameters, vocabulary {r['vocab_size']}, step {r['step']}; `{path}`) | {size['none']} "
+                     f"| {size['float16']} | {size['dynamic']} | {r['float16']['loss_cost']:+.5f} | {r['dynamic']['loss_cost']:+.5f} | {r['keras_loss']:.4f} |")
+    lines += ["", f"Costs in nats/char against the Keras model on {next(iter(q.values()))['chars']:,} characters of each checkpoint's validation split.", ""]
+    return lines
+
+
 def _web_table(w):
     return [f"### In a browser: {w['model']}, batch 1, {w['num_chars']:,} characters per round ({w['weights']} weights)", "",
             "| sampler | chars/s (best round) |", "|---|---:|",
@@ -150,6 +162,8 @@ def to_markdown(results) -> str:
         lines += _prep_table(results["prep"])
     if "quality" in results:
         lines += _quality_table(results["quality"])
+    if results.get("quantization"):
+        lines += _quantization_table(results["quantization"])
     if "web" in results:
         lines += _web_table(results["web"])
     if results.get("notes"):

@@ -15,8 +15,8 @@ from tfcharrnn.bench.generate_peers import FULL_GEN, GEN_PEERS, QUICK_GEN
 from tfcharrnn.bench.train_peers import FULL_TRAIN, QUICK_TRAIN, TFCHARRNN_PATHS, TRAIN_PEERS, matmul_params, train_flops_per_char
 from tfcharrnn.bench.workers import Jobs, interleave
 
-SECTIONS = ("train", "peak", "generate", "prep", "quality", "web")
-# quality trains for minutes per peer and web needs Chromium: asked for by name
+SECTIONS = ("train", "peak", "generate", "prep", "quality", "quantization", "web")
+# quality trains for minutes per peer, quantization needs trained checkpoints, web needs Chromium: asked for by name
 DEFAULT_SECTIONS = ("train", "peak", "generate", "prep")
 
 # --- training -----------------------------------------------------------------------------------

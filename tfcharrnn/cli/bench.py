@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 
+from tfcharrnn.bench.litert import run_quantization
 from tfcharrnn.bench.prep import run_prep
 from tfcharrnn.bench.quality import run_quality
 from tfcharrnn.bench.report import machine_info, to_markdown, write
@@ -21,8 +22,9 @@ from tfcharrnn.bench.sections import SECTIONS, run_generate, run_peak, run_train
 from tfcharrnn.bench.web import run_web
 from tfcharrnn.cli.flags import bench_parser
 
-RUNNERS = {"peak": run_peak, "train": run_train, "generate": run_generate, "prep": run_prep, "quality": run_quality, "web": run_web}
-ORDER = ("peak", "train", "generate", "prep", "quality", "web")  # peak first: the training table needs it
+RUNNERS = {"peak": run_peak, "train": run_train, "generate": run_generate, "prep": run_prep, "quality": run_quality, "web": run_web,
+           "quantization": run_quantization}
+ORDER = ("peak", "train", "generate", "prep", "quality", "quantization", "web")  # peak first: the training table needs it
 
 
 def _run_sections(args, only, results, log):

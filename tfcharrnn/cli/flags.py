@@ -278,7 +278,7 @@ def bench_parser() -> argparse.ArgumentParser:
 
     p = Parser(prog="bench.py", description=bench.__doc__.splitlines()[0], formatter_class=HELP_FORMAT)
     p.add_argument("--quick", action="store_true", help="tiny sizes and short rounds: a smoke test in seconds")
-    p.add_argument("--only", default=",".join(DEFAULT_SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)} (default: all but quality and web)")
+    p.add_argument("--only", default=",".join(DEFAULT_SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)} (default: all but quality, quantization and web)")
     p.add_argument("--out", default="bench_results", help="directory for bench.json and bench.md")
     p.add_argument("--repeats", type=integer, default=None, help="interleaved rounds per peer (default 5; --quick 2)")
     p.add_argument("--seconds", type=number, default=None, help="seconds per training round (default 3; --quick 0.2)")
@@ -290,6 +290,7 @@ def bench_parser() -> argparse.ArgumentParser:
     p.add_argument("--tmp-dir", default=None, help="where the 100 MB corpus and its cache go (not the repo; default: the system's temporary directory)")
     p.add_argument("--quality-minutes", type=number, default=None, help="quality: minutes of training per peer (default 3; --quick 0.05)")
     p.add_argument("--quality-torch-batch", type=integer, default=64, help="quality: the PyTorch LSTM's batch size")
+    p.add_argument("--checkpoints", default="", help="quantization: trained checkpoints or run directories, comma separated")
     return p
 
 
