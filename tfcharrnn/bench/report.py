@@ -114,8 +114,9 @@ def _prep_table(p):
             f"| training on it, cached ({t.get('model', '')}): Trainer() to the first step done = {t['trainer_init_s']:.2f} s Trainer() "
             f"(corpus {t.get('corpus_load_s', 0):.2f} s) + {t.get('first_step_compile_s', 0):.2f} s first step (tracing, compiling); "
             f"{t['first_step_from_process_start_s']:.1f} s from process start ({t['imports_s']:.1f} s Python + TensorFlow imports) "
-            f"| {t['first_step_s']:.2f} | {t['peak_rss_mb']:.0f} (whole run, {t['steps']} steps) |",
-            ""]
+            f"| {t['first_step_s']:.2f} | {t['peak_rss_mb']:.0f} (whole run, {t['steps']} steps) |"] + (
+            [f"| the first training run on this machine and shape (the same, plus timing the training paths once) "
+             f"| {p['train_first']['first_step_s']:.2f} | {p['train_first']['peak_rss_mb']:.0f} |"] if "train_first" in p else []) + [""]
 
 
 def _quality_table(q):
