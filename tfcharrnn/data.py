@@ -277,17 +277,16 @@ def stream_dataset(ids, seq_length, batch_size, seed=0, epoch=0, start_batch=0, 
 
 
 def _chunked(ds, chunk):
-    """ds's elements K at a time, so that one gather (and one iterator call) serves K batches:
-    pulling a batch from a tf.data iterator cost ~0.6 ms a step while training kept both cores
-    busy (2x128 LSTM on 2 cores, a 12 ms step), against ~0.04 ms for a slice of a chunk."""
+    """ds's elements K at a time, so that one gather (and one iterator call) serves K batches: a
+    pull from a tf.data iterator costs a small model's step more than slicing a chunk already in
+    memory, most of all while training keeps every core busy (docs/performance.md has the figures)."""
     return ds.batch(chunk) if chunk > 1 else ds
 
 
 def _prefetched(ds):
     """ds with two elements (batches or chunks) prefetched and tf.data's autotuner off. An element
-    is one small gather, so parallel calls buy nothing, and the autotuner stalled a new epoch's
-    iterator while training kept both cores busy (measured on 2 cores: 0.3-3 s at a third of epoch
-    starts; none without it)."""
+    is one small gather, so parallel calls buy nothing, and the autotuner, competing with training
+    for the cores, stalled the first batch of new epochs (docs/performance.md)."""
     import tensorflow as tf
 
     options = tf.data.Options()
