@@ -122,6 +122,15 @@ def test_export_cli_quantize_float16(tiny_checkpoint, tiny_saved_model, tmp_path
     assert len(sample_text(lite, "ROMEO:", 40, seed=1)[0]) == 40
 
 
+def test_an_unknown_quantize_is_refused_before_anything_is_written(tiny_checkpoint, tmp_path):
+    from tfcharrnn.errors import UserError
+    from tfcharrnn.export import export_checkpoint
+
+    with pytest.raises(UserError, match="--quantize 'int4' is not known"):
+        export_checkpoint(tiny_checkpoint, "q", base_dir=str(tmp_path), quantize="int4", warmup=False)
+    assert not os.path.exists(tmp_path / "q")  # refused before the version directory was even made
+
+
 # --- the cosine schedule over a time budget ------------------------------------------------------
 
 

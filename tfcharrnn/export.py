@@ -156,6 +156,10 @@ def export_saved_model(model, vocab, name: str, *, base_dir: str = "saved_models
 
     log = log or (lambda *_: None)
     check_name(name, "it becomes the directory and the URL /v1/models/NAME")
+    if tflite or web:
+        from tfcharrnn.tflite_export import normalise_quantize
+
+        normalise_quantize(quantize)  # a bad --quantize fails now, not after the SavedModel is traced
     if web:
         from tfcharrnn.web import check_runtime
 

@@ -43,7 +43,8 @@ QUANTIZE = ("none", "dynamic", "float16")
 VARIABLE_OPS = {"VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE"}
 
 
-def _normalise_quantize(quantize):
+def normalise_quantize(quantize) -> str:
+    """A --quantize value as one of QUANTIZE (None means "none"); UserError for any other."""
     q = "none" if quantize in (None, "", False) else str(quantize).lower()
     if q not in QUANTIZE:
         raise UserError(f"--quantize {quantize!r} is not known; use one of {', '.join(QUANTIZE)}")
@@ -102,7 +103,7 @@ def convert(model, vocab, quantize=None, batch_size=None) -> bytes:
     import keras
     import tensorflow as tf
 
-    q = _normalise_quantize(quantize)
+    q = normalise_quantize(quantize)
     with tempfile.TemporaryDirectory(prefix="tfcharrnn-tflite-") as tmp:
         saved = os.path.join(tmp, "saved_model")
         # Trace on the CPU: a GPU-visible trace may pin kernels a phone does not have.
@@ -159,7 +160,7 @@ def check_tflite(content: bytes, model, vocab, quantize=None, steps: int = 24, b
 
     batch_size: the batch a fixed-shape file was converted for (None: dynamic, checked with 2 rows).
     """
-    q = _normalise_quantize(quantize)
+    q = normalise_quantize(quantize)
     ops = model_ops(content)
     bad = sorted(op for op in ops if op.startswith("CUSTOM") or op.startswith("UNKNOWN") or op in VARIABLE_OPS)
     if bad:
@@ -191,7 +192,7 @@ def export_tflite(model, vocab, path, quantize=None, validate: bool = True, batc
     path = os.fspath(path)
     if not path.endswith(".tflite"):
         raise UserError(f"the TFLite path {path!r} must end in .tflite (scripts/sample.py recognises models by that suffix)")
-    q = _normalise_quantize(quantize)
+    q = normalise_quantize(quantize)
     t0 = time.perf_counter()
     content = convert(model, vocab, q, batch_size)
     check = check_tflite(content, model, vocab, q, batch_size=batch_size) if validate else {"ops": model_ops(content)}

@@ -19,7 +19,7 @@ import numpy as np
 
 from tfcharrnn.litert_sampler import LiteRTModel, generate_ids
 from tfcharrnn.scoring import score_layout
-from tfcharrnn.tflite_export import _normalise_quantize, check_tflite, convert
+from tfcharrnn.tflite_export import normalise_quantize, check_tflite, convert
 
 
 def bench_sampler(path_or_model, num_chars: int = 500, repeats: int = 3, prompt: str = "", seed: int = 0, temperature: float = 1.0, num_threads: int | None = 1) -> dict:
@@ -60,7 +60,7 @@ def quantization_report(model, vocab, text, streams: int = 8, max_chars: int = 2
         content = convert(model, vocab, mode)
         check_tflite(content, model, vocab, mode)
         loss = LiteRTModel(model_content=content).mean_loss(ids, streams)
-        report[_normalise_quantize(mode)] = {"size_bytes": len(content), "loss": loss, "loss_cost": loss - report["keras_loss"]}
+        report[normalise_quantize(mode)] = {"size_bytes": len(content), "loss": loss, "loss_cost": loss - report["keras_loss"]}
     return report
 
 
@@ -95,7 +95,7 @@ def bench_tflite(model_or_path, vocab=None, num_chars: int = 500, repeats: int =
     content = convert(model_or_path, vocab, quantize)
     lite = LiteRTModel(model_content=content, num_threads=num_threads)
     result = {"tflite_chars_per_s": bench_sampler(lite, num_chars, repeats, temperature=temperature)["chars_per_s"], "size_bytes": len(content),
-              "quantize": _normalise_quantize(quantize), "num_chars": num_chars, "num_threads": num_threads}
+              "quantize": normalise_quantize(quantize), "num_chars": num_chars, "num_threads": num_threads}
     if compare_keras:
         result["keras_chars_per_s"] = _keras_chars_per_s(model_or_path, vocab, num_chars, repeats, temperature)
         result["ratio"] = result["tflite_chars_per_s"] / result["keras_chars_per_s"]
