@@ -85,7 +85,6 @@ def injected(monkeypatch, tmp_path):
     class FakeTimer(Counting):
         def __init__(self, trainer):
             super().__init__(TIMES)
-            self.prepared = {}
             built.append(self)
 
     monkeypatch.setattr(tuning, "StepTimer", FakeTimer)

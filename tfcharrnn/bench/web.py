@@ -13,11 +13,11 @@ import contextlib
 import functools
 import http.server
 import os
-import subprocess
 import tempfile
 import threading
 import time
 
+from tfcharrnn.autotune import cpu_info
 from tfcharrnn.errors import UserError
 from tfcharrnn.web import export_web, litert_version
 
@@ -80,18 +80,6 @@ def page_generate(page, prime: str = "", length: int = 300, seed=123, temperatur
 # speed: the page against the Python reference sampler
 
 
-def _cpu() -> dict:
-    """lscpu's model name and the SIMD flags that decide matrix-vector speed."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return {"cpu": "unknown"}
-    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    flags = set(fields.get("Flags", "").split())
-    return {"cpu": fields.get("Model name", "unknown").strip(),
-            "cpu_flags": sorted(flags & {"avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni"})}
-
-
 def bench_web(hidden_size: int = 256, num_layers: int = 2, num_chars: int = 2000, repeats: int = 5, log=print) -> dict:
     """Characters per second at batch 1: the page in headless Chromium vs litert_sampler (1 thread).
 
@@ -110,6 +98,7 @@ def bench_web(hidden_size: int = 256, num_layers: int = 2, num_chars: int = 2000
     from tfcharrnn.model import CharRNN
     from tfcharrnn.vocab import Vocabulary
 
+    cpu = cpu_info()
     load_before = os.getloadavg()
     with open(BUNDLED, encoding="utf-8") as f:
         vocab = Vocabulary.from_text(f.read())
@@ -141,7 +130,7 @@ def bench_web(hidden_size: int = 256, num_layers: int = 2, num_chars: int = 2000
         "batch": 1, "num_chars": num_chars, "repeats": repeats, "prime": "", "temperature": 1.0,
         "page_chars_per_s": best_page, "python_chars_per_s": best_python, "page_over_python": best_page / best_python,
         "page_rates": page_rates, "python_rates": python_rates, "tflite_bytes": tflite_bytes,
-        **_cpu(), "cores": os.cpu_count(), "load_average_before": load_before, "load_average_after": os.getloadavg(), "chromium": chromium_version, "litertjs": litert_version(),
+        "cpu": cpu["cpu"], "cpu_flags": cpu["flags"], "cores": cpu["cores"], "load_average_before": load_before, "load_average_after": os.getloadavg(), "chromium": chromium_version, "litertjs": litert_version(),
         "ai_edge_litert": getattr(ai_edge_litert, "__version__", "unknown"), "python_threads": 1,
         "date": time.strftime("%Y-%m-%d"),
     }

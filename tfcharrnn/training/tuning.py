@@ -46,7 +46,7 @@ class StepTimer:
 
     def __init__(self, trainer):
         self.t = trainer
-        self.x, self.y = next(iter(trainer.train_batches(0)))  # (B, T) each
+        self.batch = None  # the first training batch, pulled when the first path is timed (a cached choice times none)
         self.prepared = {}
 
     def _prepare(self, path):
@@ -57,12 +57,14 @@ class StepTimer:
         from tfcharrnn.training.steps import Steps
 
         t = self.t
+        if self.batch is None:
+            self.batch = next(iter(t.train_batches(0)))  # (x, y), (B, T) each
         model = CharRNN(t.model_config, kernel=path.kernel)
         optimizer = keras.optimizers.Adam(learning_rate=t.cfg.learning_rate)
         optimizer.build(model.trainable_variables)
         steps = Steps(model, optimizer, t.dist, path, t.cfg)
         state, lr = model.initial_state(t.cfg.batch_size), tf.constant(t.cfg.learning_rate, tf.float32)
-        run = lambda: float(steps.train(self.x, self.y, state, lr)[0])  # noqa: E731 - reading the loss waits for the step
+        run = lambda: float(steps.train(*self.batch, state, lr)[0])  # noqa: E731 - reading the loss waits for the step
         run()
         return run
 
@@ -85,9 +87,4 @@ def choose_path(trainer) -> autotune.Choice:
         return autotune.Choice(forced, cached=False)
     options = candidates(cfg)
     key = autotune.Cache.key(autotune.machine_key(), autotune.shape_key(cfg, trainer.model_config))
-    timer = StepTimer(trainer) if len(options) > 1 else None
-    try:
-        return autotune.choose(options, key, timer)
-    finally:
-        if timer is not None:
-            timer.prepared.clear()
+    return autotune.choose(options, key, StepTimer(trainer))  # the scratch models go with the timer
