@@ -14,8 +14,8 @@ Sections (``--only``, comma separated; default all but quality):
   peak      this machine's float32 matmul GFLOP/s (TensorFlow and, if present, PyTorch; the best counts)
   generate  generation chars/s at batch 1 and 32: tfcharrnn's compiled loop, the tutorial's OneStep
             per-character loop, a PyTorch per-character loop, and when their modules are present the
-            SavedModel ``serving_default`` (tfcharrnn.bench.serving) and the LiteRT sampler
-            (tfcharrnn.bench.litert)
+            SavedModel ``serving_default`` (benchmarks.serving) and the LiteRT sampler
+            (benchmarks.litert)
   prep      corpus preparation of a 100 MB UTF-8 corpus (real text, repeated and mixed; written
             under /tmp): seconds and peak RSS of a first and a cached run, and the time to the first
             training step and peak RSS of a short Trainer run on it
@@ -29,7 +29,11 @@ are measured interleaved, round after round (A, B, C, A, B, C, ...); the table r
 median of the rounds, and the ratios compare medians from the same run. The JSON keeps every
 round, the CPU seconds used, and the load average before and after.
 
-The modules, by concern (only scripts/bench.py imports ``command``):
+The benchmark lives beside scripts/, outside the installed package: run it from a checkout
+(scripts/bench.py puts the repository root on the path; its child processes run
+``python -m benchmarks.MODULE`` from the root). Nothing in tfcharrnn/ imports it.
+
+The modules, by concern (scripts/bench.py runs ``command``; scripts/flags_doc.py reads its parser):
   command         the command line: flags, sections in order, bench.json and bench.md written
   sections        the train, peak and generate sections: peers to processes, rounds to JSON
   workers         the worker process protocol and interleaved rounds

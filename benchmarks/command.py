@@ -1,30 +1,52 @@
-"""scripts/bench.py: run the benchmark's sections and write bench.json and bench.md.
+"""The command line of scripts/bench.py: its flags, the sections in order, bench.json and bench.md written.
 
     python scripts/bench.py --help
-    from tfcharrnn.cli.bench import main; main(["--quick", "--out", "/tmp/bench"])
+    from benchmarks.command import main; main(["--quick", "--out", "/tmp/bench"])   # from the repository root
 
-The benchmark itself is the package tfcharrnn.bench; its flags are declared in tfcharrnn.cli.flags.
+The sections live in the other modules of this package (benchmarks/__init__.py lists them).
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import sys
 import tempfile
 import time
 
-from tfcharrnn.bench.litert import run_quantization
-from tfcharrnn.bench.prep import run_prep
-from tfcharrnn.bench.quality import run_quality
-from tfcharrnn.bench.report import machine_info, to_markdown, write
-from tfcharrnn.bench.sections import SECTIONS, run_generate, run_peak, run_train
-from tfcharrnn.bench.web import run_web
-from tfcharrnn.cli.flags import bench_parser
+import benchmarks
+from benchmarks.litert import run_quantization
+from benchmarks.prep import run_prep
+from benchmarks.quality import run_quality
+from benchmarks.report import machine_info, to_markdown, write
+from benchmarks.sections import DEFAULT_SECTIONS, SECTIONS, run_generate, run_peak, run_train
+from benchmarks.train_peers import FULL_TRAIN, TRAIN_PEERS
+from benchmarks.web import run_web
+from tfcharrnn.cli.flags import Parser, integer, number
 
 RUNNERS = {"peak": run_peak, "train": run_train, "generate": run_generate, "prep": run_prep, "quality": run_quality, "web": run_web,
            "quantization": run_quantization}
 ORDER = ("peak", "train", "generate", "prep", "quality", "quantization", "web")  # peak first: the training table needs it
+
+
+def bench_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="bench.py", description=benchmarks.__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="tiny sizes and short rounds: a smoke test in seconds")
+    p.add_argument("--only", default=",".join(DEFAULT_SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)} (default: all but quality, quantization and web)")
+    p.add_argument("--out", default="bench_results", help="directory for bench.json and bench.md")
+    p.add_argument("--repeats", type=integer, default=None, help="interleaved rounds per peer (default 5; --quick 2)")
+    p.add_argument("--seconds", type=number, default=None, help="seconds per training round (default 3; --quick 0.2)")
+    p.add_argument("--threads", type=integer, default=0, help="intra/inter-op threads for every peer (TF and torch); 0 = library defaults")
+    p.add_argument("--train-peers", default="tfcharrnn,tfcharrnn-step-groups,tfcharrnn-layer-groups,tfcharrnn-fused,tfcharrnn-xla,tfcharrnn-keras,"
+                                            "tfcharrnn-layer-groups-bf16,keras-fit,torch",
+                   help=f"training peers, comma separated (known: {', '.join(TRAIN_PEERS)})")
+    p.add_argument("--configs", default="", help=f"training configs, comma separated (default all: {', '.join(FULL_TRAIN)})")
+    p.add_argument("--tmp-dir", default=None, help="where the 100 MB corpus and its cache go (not the repo; default: the system's temporary directory)")
+    p.add_argument("--quality-minutes", type=number, default=None, help="quality: minutes of training per peer (default 3; --quick 0.05)")
+    p.add_argument("--quality-torch-batch", type=integer, default=64, help="quality: the PyTorch LSTM's batch size")
+    p.add_argument("--checkpoints", default="", help="quantization: trained checkpoints or run directories, comma separated")
+    return p
 
 
 def _run_sections(args, only, results, log):

@@ -3,8 +3,8 @@ LSTM, each trained for the same minutes on Tiny Shakespeare in its own process, 
 
     python scripts/bench.py --only quality                       # 3 minutes each, ~7 minutes in all
     python scripts/bench.py --only quality --quality-minutes 15 --quality-torch-batch 32
-    python -m tfcharrnn.bench.quality torch --minutes 3          # one run; prints RESULT {json}
-    python -m tfcharrnn.bench.quality tfcharrnn --minutes 3
+    python -m benchmarks.quality torch --minutes 3          # one run; prints RESULT {json}
+    python -m benchmarks.quality tfcharrnn --minutes 3
 
 tfcharrnn: TrainConfig(time_budget=M, max_epochs=0) with every other field at its default, which
 is what ``python scripts/train.py --time_budget M`` runs (2x256 LSTM, embedding 64, batch 32 x
@@ -30,8 +30,8 @@ import shutil
 import tempfile
 import time
 
-from tfcharrnn.bench.common import child_env, print_result, run_child, set_threads, torch_available
-from tfcharrnn.bench.train_peers import detach_state, torch_net
+from benchmarks.common import child_env, print_result, run_child, set_threads, torch_available
+from benchmarks.train_peers import detach_state, torch_net
 
 
 def _config(minutes, **overrides):
@@ -62,7 +62,7 @@ def run_quality(args, results, notes, log):
         elif name == "tfcharrnn":  # the run behind the figure stays: its checkpoint feeds --only quantization
             flags += ["--keep", os.path.join(os.path.abspath(args.out), "quality-tfcharrnn-run")]
         log(f"quality: {name}, {minutes:g} min")
-        r = run_child("tfcharrnn.bench.quality", [name] + flags, env, timeout=minutes * 60 + 900,
+        r = run_child("benchmarks.quality", [name] + flags, env, timeout=minutes * 60 + 900,
                       log_path=os.path.join(args.log_dir, f"quality-{name}.log"))
         log(f"  {name}: validation {r['val_loss']:.4f} nats/char after {r['steps']:,} steps ({r['epochs']:.2f} epochs, {r['chars_per_s']:,.0f} chars/s)")
         out[name] = r

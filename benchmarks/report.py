@@ -1,6 +1,6 @@
 """What the benchmark writes: the machine it ran on, bench.json (every round) and bench.md (the tables).
 
-    from tfcharrnn.bench.report import to_markdown
+    from benchmarks.report import to_markdown
     import json; print(to_markdown(json.load(open("bench_results/bench.json"))))
 """
 

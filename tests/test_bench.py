@@ -1,4 +1,4 @@
-"""The benchmark (tfcharrnn.bench, run by scripts/bench.py) keeps working: its --quick smoke mode
+"""The benchmark (benchmarks/, run by scripts/bench.py) keeps working: its --quick smoke mode
 writes the JSON and the markdown table.
 
 No timing assertions: speed is measured by running the benchmark itself (docs/performance.md).
@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from tfcharrnn.bench.common import torch_available
-from tfcharrnn.bench.train_peers import matmul_params, train_flops_per_char
+from benchmarks.common import torch_available
+from benchmarks.train_peers import matmul_params, train_flops_per_char
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "scripts", "bench.py")
@@ -37,7 +37,7 @@ def test_flops_formula_counts_six_times_the_matmul_parameters():
 
 
 def test_quality_is_asked_for_by_name():
-    from tfcharrnn.cli.flags import bench_parser as build_parser
+    from benchmarks.command import bench_parser as build_parser
 
     assert build_parser().parse_args([]).only == "train,peak,generate,prep"  # a quality run trains for minutes
 
@@ -109,7 +109,7 @@ def test_unknown_section_is_refused(tmp_path):
 
 @pytest.mark.slow  # the --quick run above covers the serving rows; this calls the function on its own
 def test_bench_serving_smoke():
-    from tfcharrnn.bench.serving import bench_serving
+    from benchmarks.serving import bench_serving
 
     result = bench_serving(num_layers=1, hidden_size=16, num_chars=40, batch=4, repeats=1, log=lambda *a: None)
     assert result["serving_s"] > 0 and result["speedup_vs_onestep"] > 0 and result["batch_cost"] > 0
