@@ -18,22 +18,38 @@ import time
 import benchmarks
 from benchmarks.litert import run_quantization
 from benchmarks.prep import run_prep
-from benchmarks.quality import run_quality
+from benchmarks.corpora import CORPORA, check_available
+from benchmarks.quality import DEFAULT_PEERS, PEERS, run_quality
+from benchmarks.quality_grid import run_quality_grid
 from benchmarks.report import machine_info, to_markdown, write
 from benchmarks.sections import DEFAULT_SECTIONS, SECTIONS, run_generate, run_peak, run_train
 from benchmarks.train_peers import FULL_TRAIN, TRAIN_PEERS
 from benchmarks.web import run_web
-from tfcharrnn.cli.flags import Parser, integer, number
+from tfcharrnn.cli.flags import Parser, integer, number, number_list
 
-RUNNERS = {"peak": run_peak, "train": run_train, "generate": run_generate, "prep": run_prep, "quality": run_quality, "web": run_web,
-           "quantization": run_quantization}
-ORDER = ("peak", "train", "generate", "prep", "quality", "quantization", "web")  # peak first: the training table needs it
+RUNNERS = {"peak": run_peak, "train": run_train, "generate": run_generate, "prep": run_prep, "quality-grid": run_quality_grid,
+           "quality": run_quality, "web": run_web, "quantization": run_quantization}
+# peak first: the training table needs it; the grid before the race: the race reads its file
+ORDER = ("peak", "train", "generate", "prep", "quality-grid", "quality", "quantization", "web")
+
+
+def names(known, flag):
+    """A converter for "a,b": a non-empty list of names out of ``known``."""
+
+    def parse(text):
+        values = [v for v in text.replace(" ", "").split(",") if v]
+        unknown = [v for v in values if v not in known]
+        if unknown or not values:
+            raise argparse.ArgumentTypeError(f"{flag}: unknown {', '.join(unknown) or 'empty list'}; known: {', '.join(known)}")
+        return values
+
+    return parse
 
 
 def bench_parser() -> argparse.ArgumentParser:
     p = Parser(prog="bench.py", description=benchmarks.__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny sizes and short rounds: a smoke test in seconds")
-    p.add_argument("--only", default=",".join(DEFAULT_SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)} (default: all but quality, quantization and web)")
+    p.add_argument("--only", default=",".join(DEFAULT_SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)} (default: all but quality-grid, quality, quantization and web)")
     p.add_argument("--out", default="bench_results", help="directory for bench.json and bench.md")
     p.add_argument("--repeats", type=integer, default=None, help="interleaved rounds per peer (default 5; --quick 2)")
     p.add_argument("--seconds", type=number, default=None, help="seconds per training round (default 3; --quick 0.2)")
@@ -42,9 +58,17 @@ def bench_parser() -> argparse.ArgumentParser:
                                             "tfcharrnn-layer-groups-bf16,keras-fit,torch",
                    help=f"training peers, comma separated (known: {', '.join(TRAIN_PEERS)})")
     p.add_argument("--configs", default="", help=f"training configs, comma separated (default all: {', '.join(FULL_TRAIN)})")
-    p.add_argument("--tmp-dir", default=None, help="where the 100 MB corpus and its cache go (not the repo; default: the system's temporary directory)")
-    p.add_argument("--quality-minutes", type=number, default=None, help="quality: minutes of training per peer (default 3; --quick 0.05)")
-    p.add_argument("--quality-torch-batch", type=integer, default=64, help="quality: the PyTorch LSTM's batch size")
+    p.add_argument("--tmp-dir", default=None, help="where generated corpora (prep's 100 MB one, quality's), their cache and the quality runs' "
+                                                 "checkpoints go (not the repo; default: the system's temporary directory)")
+    p.add_argument("--quality-minutes", type=number_list(float, "quality-minutes"), default=None,
+                   help="quality, quality-grid: minutes of training per run, comma separated (default 3; --quick 0.02)")
+    p.add_argument("--quality-corpora", type=names(CORPORA, "--quality-corpora"), default="shakespeare",
+                   help=f"quality, quality-grid: corpora, comma separated (known: {', '.join(CORPORA)}; --quick: their first 30,000 characters)")
+    p.add_argument("--quality-peers", type=names(PEERS, "--quality-peers"), default=",".join(DEFAULT_PEERS),
+                   help=f"quality, quality-grid: peers, comma separated (known: {', '.join(PEERS)}; the grid tunes torch and transformer)")
+    p.add_argument("--quality-grid-file", default=None,
+                   help="quality-grid writes, quality reads the PyTorch peers' best settings here (default docs/results/quality-grid.json; "
+                        "--quick: OUT/quality-grid.json)")
     p.add_argument("--checkpoints", default="", help="quantization: trained checkpoints or run directories, comma separated")
     return p
 
@@ -66,7 +90,9 @@ def main(argv=None):
     unknown = sorted(set(only) - set(SECTIONS))
     if unknown:
         ap.error(f"unknown section(s) {unknown}; known: {', '.join(SECTIONS)}")
-    args.tmp_dir = args.tmp_dir or tempfile.gettempdir()
+    if {"quality", "quality-grid"} & set(only):
+        check_available(args.quality_corpora)  # a missing corpus stops the run before anything is timed
+    args.tmp_dir = os.path.abspath(args.tmp_dir or tempfile.gettempdir())  # child processes run in the repository root
     args.repeats = args.repeats or (2 if args.quick else 5)
     args.seconds = args.seconds if args.seconds is not None else (0.2 if args.quick else 3.0)
     os.makedirs(args.out, exist_ok=True)

@@ -15,8 +15,8 @@ from benchmarks.generate_peers import FULL_GEN, GEN_PEERS, QUICK_GEN
 from benchmarks.train_peers import FULL_TRAIN, QUICK_TRAIN, TFCHARRNN_PATHS, TRAIN_PEERS, matmul_params, train_flops_per_char
 from benchmarks.workers import Jobs, interleave
 
-SECTIONS = ("train", "peak", "generate", "prep", "quality", "quantization", "web")
-# quality trains for minutes per peer, quantization needs trained checkpoints, web needs Chromium: asked for by name
+SECTIONS = ("train", "peak", "generate", "prep", "quality-grid", "quality", "quantization", "web")
+# quality and its grid train for minutes per run, quantization needs trained checkpoints, web needs Chromium: asked for by name
 DEFAULT_SECTIONS = ("train", "peak", "generate", "prep")
 
 # --- training -----------------------------------------------------------------------------------
