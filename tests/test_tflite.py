@@ -24,7 +24,7 @@ pytest.importorskip("ai_edge_litert")
 import keras  # noqa: E402
 
 from tfcharrnn import rng  # noqa: E402
-from tfcharrnn.bench.litert import bench_tflite, quantization_report  # noqa: E402
+from benchmarks.litert import bench_tflite, quantization_report  # noqa: E402
 from tfcharrnn.config import ModelConfig  # noqa: E402
 from tfcharrnn.errors import UserError  # noqa: E402
 from tfcharrnn.litert_sampler import LiteRTModel, generate_ids, model_ops, sample_text, vocab_json_path  # noqa: E402

@@ -50,7 +50,7 @@ def playwright_api():
     except ImportError:
         pytest.fail("playwright is not installed; pip install -e '.[test]' (see .ci/run)")
     from tfcharrnn.errors import UserError
-    from tfcharrnn.bench.web import CHROMIUM
+    from benchmarks.web import CHROMIUM
     from tfcharrnn.web import check_runtime
 
     if not os.path.isfile(CHROMIUM):
@@ -64,7 +64,7 @@ def playwright_api():
 
 @pytest.fixture(scope="module")
 def browser(playwright_api):
-    from tfcharrnn.bench.web import launch_chromium
+    from benchmarks.web import launch_chromium
 
     with playwright_api() as p:
         b = launch_chromium(p)
@@ -150,7 +150,7 @@ class PageLog:
 @pytest.fixture
 def open_page(browser):
     """open_page(web_dir) -> (page, log): the folder served on 127.0.0.1, the page loaded and ready."""
-    from tfcharrnn.bench.web import serve
+    from benchmarks.web import serve
 
     opened = []
 
@@ -178,7 +178,7 @@ def open_page(browser):
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_page_text_equals_sample_py_and_python_litert(kind, models, open_page, tmp_path):
     from tfcharrnn.litert_sampler import LiteRTModel, sample_text
-    from tfcharrnn.bench.web import page_generate
+    from benchmarks.web import page_generate
 
     m = models[kind]
     lite = LiteRTModel(m.tflite)
@@ -293,7 +293,7 @@ def test_stop_and_the_page_stays_responsive(models, open_page):
     assert page.is_enabled("#generate") and not page.is_enabled("#stop")
     # and it generates again after a stop, from the start of the same seed
     from tfcharrnn.litert_sampler import LiteRTModel, sample_text
-    from tfcharrnn.bench.web import page_generate
+    from benchmarks.web import page_generate
 
     again = page_generate(page, prime="", length=50, seed=3, temperature=1.0)
     assert again["text"] == sample_text(LiteRTModel(models["lstm"].tflite), "", 50, seed=3, temperature=1.0)[0]

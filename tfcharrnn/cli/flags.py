@@ -1,9 +1,11 @@
-"""Every tool's flags, declared once: names, aliases, groups, help, choices and defaults.
+"""The installed tools' flags (train, sample, evaluate, export, sweep), declared once: names, aliases,
+groups, help, choices and defaults.
 
     from tfcharrnn.cli.flags import train_parser
     args = train_parser().parse_args(["--hidden_size", "512"])   # a bad flag: UserError, one line
 
-    python -m tfcharrnn.cli.flags > docs/flags.md                 # the flags reference, from these parsers
+    python scripts/flags_doc.py > docs/flags.md                   # the flags reference, from these parsers
+                                                                  # (and the benchmark's and serving client's)
 
 Defaults live where the work is: train flags take theirs from TrainConfig() itself, the sweep's
 from SweepSpace(), export's cap from tfcharrnn.export, evaluate's chunk from tfcharrnn.evaluate;
@@ -15,7 +17,6 @@ TF-free .tflite sampler stay fast.
 from __future__ import annotations
 
 import argparse
-import os
 
 from tfcharrnn.errors import UserError
 
@@ -265,139 +266,3 @@ def sweep_parser() -> argparse.ArgumentParser:
     g.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     p.set_defaults(time_budget=5.0, max_epochs=0.0, sample_every=0, sample_length=0, iters_to_report=200)
     return p
-
-
-# ---------------------------------------------------------------------------------------------
-# bench
-
-
-def bench_parser() -> argparse.ArgumentParser:
-    from tfcharrnn import bench
-    from tfcharrnn.bench.sections import DEFAULT_SECTIONS, SECTIONS
-    from tfcharrnn.bench.train_peers import FULL_TRAIN, TRAIN_PEERS
-
-    p = Parser(prog="bench.py", description=bench.__doc__.splitlines()[0], formatter_class=HELP_FORMAT)
-    p.add_argument("--quick", action="store_true", help="tiny sizes and short rounds: a smoke test in seconds")
-    p.add_argument("--only", default=",".join(DEFAULT_SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)} (default: all but quality, quantization and web)")
-    p.add_argument("--out", default="bench_results", help="directory for bench.json and bench.md")
-    p.add_argument("--repeats", type=integer, default=None, help="interleaved rounds per peer (default 5; --quick 2)")
-    p.add_argument("--seconds", type=number, default=None, help="seconds per training round (default 3; --quick 0.2)")
-    p.add_argument("--threads", type=integer, default=0, help="intra/inter-op threads for every peer (TF and torch); 0 = library defaults")
-    p.add_argument("--train-peers", default="tfcharrnn,tfcharrnn-step-groups,tfcharrnn-layer-groups,tfcharrnn-fused,tfcharrnn-xla,tfcharrnn-keras,"
-                                            "tfcharrnn-layer-groups-bf16,keras-fit,torch",
-                   help=f"training peers, comma separated (known: {', '.join(TRAIN_PEERS)})")
-    p.add_argument("--configs", default="", help=f"training configs, comma separated (default all: {', '.join(FULL_TRAIN)})")
-    p.add_argument("--tmp-dir", default=None, help="where the 100 MB corpus and its cache go (not the repo; default: the system's temporary directory)")
-    p.add_argument("--quality-minutes", type=number, default=None, help="quality: minutes of training per peer (default 3; --quick 0.05)")
-    p.add_argument("--quality-torch-batch", type=integer, default=64, help="quality: the PyTorch LSTM's batch size")
-    p.add_argument("--checkpoints", default="", help="quantization: trained checkpoints or run directories, comma separated")
-    return p
-
-
-# ---------------------------------------------------------------------------------------------
-# the flags reference (docs/flags.md), generated from the parsers above
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SERVING_CLIENT = os.path.join(REPO, "scripts", "serving_client.py")
-
-# tool -> (script, console command, parser); the order of docs/flags.md
-TOOLS = {
-    "train": ("scripts/train.py", "tfcharrnn-train", train_parser),
-    "sample": ("scripts/sample.py", "tfcharrnn-sample", sample_parser),
-    "evaluate": ("scripts/evaluate.py", "tfcharrnn-evaluate", evaluate_parser),
-    "export": ("scripts/export.py", "tfcharrnn-export", export_parser),
-    "sweep": ("scripts/sweep.py", "tfcharrnn-sweep", sweep_parser),
-    "bench": ("scripts/bench.py", None, bench_parser),
-}
-
-
-def serving_client_parser() -> argparse.ArgumentParser:
-    """scripts/serving_client.py's own parser, loaded by path (the client needs nothing of tfcharrnn)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("tfcharrnn_serving_client_script", SERVING_CLIENT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.build_parser()
-
-
-def documented_default(action) -> str:
-    """An action's default as the flags tables write it: "off" for a switch, "(required)", ..."""
-    if action.required or not action.option_strings:
-        return "(required)"
-    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._StoreConstAction)):
-        return "off"
-    value = action.default
-    if value is None:
-        return getattr(action, "doc_default", "")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    if isinstance(value, str):
-        return f"`{value}`" if value else '`""`'
-    return str(value)
-
-
-def flag_rows(parser, skip=()):
-    """(group title, [(flag, aliases, default, meaning)]) per group with flags, in --help order."""
-    for group in parser._action_groups:
-        rows = []
-        for a in group._group_actions:
-            if a.help == argparse.SUPPRESS or "-h" in a.option_strings or a in skip:
-                continue
-            names = a.option_strings or [(a.metavar or a.dest).upper()]
-            meaning = (a.help or "").replace("|", "\\|")
-            if a.choices:
-                meaning += "; one of " + ", ".join(f"`{c}`" for c in a.choices)
-            rows.append((f"`{names[0]}`", ", ".join(f"`{n}`" for n in names[1:]), documented_default(a).replace("|", "\\|"), meaning))
-        if rows:
-            yield group.title, rows
-
-
-def inherited_actions(sweep, train):
-    """The sweep's actions that are train.py's, unchanged (same names, same default)."""
-    same = {(tuple(a.option_strings), a.dest, repr(a.default)) for a in train._actions}
-    return {a for a in sweep._actions if (tuple(a.option_strings), a.dest, repr(a.default)) in same}
-
-
-def _tool_section(title, parser, intro="", skip=()):
-    lines = [f"## {title}", "", parser.description or "", ""]
-    if intro:
-        lines += [intro, ""]
-    for group, rows in flag_rows(parser, skip):
-        lines += [f"### {group}", "", "| flag | aliases | default | meaning |", "| --- | --- | --- | --- |"]
-        lines += [f"| {' | '.join(row)} |" for row in rows]
-        lines.append("")
-    return lines
-
-
-def flags_markdown() -> str:
-    """docs/flags.md: every tool's flags, grouped as in its --help."""
-    lines = [
-        "# Command-line flags",
-        "",
-        "Every tool's flags, grouped as in its `--help`. Generated from the parsers in `tfcharrnn/cli/flags.py`;",
-        "do not edit by hand: after changing a flag run `python -m tfcharrnn.cli.flags > docs/flags.md`",
-        "(tests/test_flags.py checks this file against the parsers). A default `off` is a switch left out;",
-        "`(required)` must be given. `scripts/bench.py` documents its own flags (`--help`).",
-        "",
-    ]
-    for tool, (script, command, make) in TOOLS.items():
-        parser, intro, skip = make(), "", ()
-        if tool == "sweep":
-            skip = inherited_actions(parser, train_parser())
-            intro = ("Every `scripts/train.py` flag not listed here applies to every trial, with train.py's default; "
-                     "below: the swept flags, the sweep's own, and train.py flags whose default differs in a sweep.")
-        title = f"{tool}: `{script}`" + (f" (`{command}`)" if command else "")
-        lines += _tool_section(title, parser, intro, skip)
-    lines += _tool_section("serving client: `scripts/serving_client.py`", serving_client_parser(),
-                           "Standalone (it needs nothing of tfcharrnn, to run on another machine): a plain argparse parser, "
-                           "declared in the script itself and read from there for this table.")
-    return "\n".join(lines).rstrip("\n") + "\n"
-
-
-if __name__ == "__main__":  # pragma: no cover - python -m tfcharrnn.cli.flags > docs/flags.md
-    import sys
-
-    sys.stdout.write(flags_markdown())

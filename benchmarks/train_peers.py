@@ -17,7 +17,7 @@ import math
 import tempfile
 import time
 
-from tfcharrnn.bench.common import EMBEDDING, VOCAB_SIZE, tiny_shakespeare
+from benchmarks.common import EMBEDDING, VOCAB_SIZE, tiny_shakespeare
 from tfcharrnn.paths import NAMES as PATH_NAMES
 
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
