@@ -79,7 +79,7 @@ def test_machine_and_shape_keys_name_what_speed_depends_on(small_corpus, tmp_pat
 def injected(monkeypatch, tmp_path):
     """The trainer's step timer replaced by TIMES; the cache in a fresh directory."""
     monkeypatch.setenv("TFCHARRNN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(autotune, "machine_busy", lambda: None)
+    monkeypatch.setattr(autotune, "busy_load", lambda: None)
     built = []
 
     class FakeTimer(Counting):

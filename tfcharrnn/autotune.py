@@ -20,41 +20,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import time
 from dataclasses import dataclass, field
 
+from tfcharrnn.machine import busy_load, cache_dir, cpu_info
+
 CACHE_FILE = "autotune.json"
-# CPU flags that change which kernels (oneDNN, XNNPACK, Eigen) run fastest
-RELEVANT_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16",
-                  "asimd", "sve", "bf16", "i8mm")
-
-
-def cache_dir() -> str:
-    return os.environ.get("TFCHARRNN_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "tfcharrnn"))
-
-
-def cpu_info() -> dict:
-    """The CPU model and its relevant feature flags (Linux /proc/cpuinfo; elsewhere the platform's name)."""
-    name, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip().lower()
-                if key in ("model name", "cpu model") and value.strip():
-                    name = value.strip()
-                elif key in ("flags", "features"):
-                    flags |= set(value.split())
-    except OSError:
-        pass
-    return {"cpu": name, "flags": sorted(flags & set(RELEVANT_FLAGS)), "cores": os.cpu_count() or 1}
-
-
-def native_bfloat16(info: dict | None = None) -> bool:
-    """Whether the CPU multiplies bfloat16 natively (AVX512_BF16, AMX, or Arm's BF16)."""
-    flags = set((info or cpu_info())["flags"])
-    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
 def machine_key() -> dict:
@@ -131,16 +102,7 @@ def distinct(candidates: list) -> list:
     return out
 
 
-def machine_busy() -> float | None:
-    """The 1-minute load average when other processes keep the cores busy (over half of them), else None."""
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        return None
-    return load if load > 0.5 * (os.cpu_count() or 1) else None
-
-
-def choose(candidates: list, key: str, measure, cache: Cache | None = None, rounds: int = 3, busy=machine_busy) -> Choice:
+def choose(candidates: list, key: str, measure, cache: Cache | None = None, rounds: int = 3, busy=busy_load) -> Choice:
     """The fastest of ``candidates`` (TrainPaths): from the cache under ``key``, else measured with
     ``measure(path) -> seconds per step`` and stored. Rounds are interleaved, so that a busy
     neighbour slows every candidate alike; a candidate 1.5x slower than the best after the first

@@ -29,6 +29,7 @@ import numpy as np
 
 from tfcharrnn.errors import UserError
 from tfcharrnn.files import atomic_write_bytes, read_text_file
+from tfcharrnn.machine import cache_dir
 from tfcharrnn.vocab import Vocabulary, id_dtype
 
 TEXT_SUFFIXES = (".txt", ".text", ".md", ".rst", ".csv", ".tsv", ".json", ".py", ".c", ".h", ".js", ".html", ".xml", ".tex")
@@ -89,10 +90,6 @@ def encode_text(text: str, mode: str = "chars") -> tuple[Vocabulary, np.ndarray]
     return vocab, table[codepoints]
 
 
-def _cache_dir() -> str:
-    return os.environ.get("TFCHARRNN_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "tfcharrnn"))
-
-
 def _cache_key(paths, encoding, byte_mode) -> str:
     h = hashlib.sha256()
     for p in paths:
@@ -105,8 +102,8 @@ def _cache_key(paths, encoding, byte_mode) -> str:
 def encode_files(paths, encoding="utf-8", byte_mode=False, use_cache=True) -> tuple[Vocabulary, np.ndarray]:
     """Encode files, reusing a cache of ids keyed by the files' paths, sizes and mtimes."""
     key = _cache_key(paths, encoding, byte_mode)
-    ids_path = os.path.join(_cache_dir(), key + ".ids.npy")
-    vocab_path = os.path.join(_cache_dir(), key + ".vocab.json")
+    ids_path = os.path.join(cache_dir(), key + ".ids.npy")
+    vocab_path = os.path.join(cache_dir(), key + ".vocab.json")
     if use_cache and os.path.exists(ids_path) and os.path.exists(vocab_path):
         try:
             with open(vocab_path, encoding="utf-8") as f:
@@ -121,7 +118,7 @@ def encode_files(paths, encoding="utf-8", byte_mode=False, use_cache=True) -> tu
     del text
     if use_cache:
         try:
-            os.makedirs(_cache_dir(), exist_ok=True)
+            os.makedirs(cache_dir(), exist_ok=True)
             tmp = ids_path + f".tmp{os.getpid()}.npy"
             np.save(tmp, ids, allow_pickle=False)
             os.replace(tmp, ids_path)
