@@ -12,7 +12,7 @@ import tensorflow as tf
 from conftest import tiny_config
 from tfcharrnn import checkpoint as ckpt_lib
 from tfcharrnn.errors import UserError
-from tfcharrnn.kernels import Kernel
+from tfcharrnn.recurrence import Recurrence
 from tfcharrnn.paths import TrainPath
 from tfcharrnn.training import TrainConfig, Trainer, checkpoint_name, learning_rate, train
 
@@ -63,8 +63,8 @@ def assert_uses_context(trainer, result):
 
 
 @dataclasses.dataclass(frozen=True)
-class NoRecurrence(Kernel):
-    """A kernel with the recurrence disabled: every time step runs from the zero state, so each
+class NoRecurrence(Recurrence):
+    """The recurrence disabled: every time step runs from the zero state, so each
     prediction sees only the current character (the state is never carried, not even one step).
     Everything else (embedding, cells, head, optimiser, evaluation) is the real code."""
 
@@ -106,12 +106,12 @@ def test_other_cells_train(small_corpus, tmp_path, kind):
 
 
 def test_bfloat16_matmuls_train_and_stay_with_their_own_model(small_corpus, tmp_path):
-    """The matmul dtype is part of one trainer's kernel value, not process state: a float32 trainer
+    """The matmul dtype is part of one trainer's recurrence value, not process state: a float32 trainer
     built afterwards in the same process is float32, and the bfloat16 one stays bfloat16."""
     bf16 = Trainer(tiny_config(small_corpus, tmp_path / "bf16", kernel="layer-groups-bf16", **LEARNS))
     assert_uses_context(bf16, bf16.run())
     f32 = Trainer(tiny_config(small_corpus, tmp_path / "f32", max_steps=1))
-    assert f32.model.kernel.matmul_dtype == "float32" and bf16.model.kernel.matmul_dtype == "bfloat16"
+    assert f32.model.recurrence.matmul_dtype == "float32" and bf16.model.recurrence.matmul_dtype == "bfloat16"
 
 
 def test_regularised_run_trains_and_its_checkpoint_keeps_the_settings(small_corpus, tmp_path):
@@ -139,10 +139,7 @@ def _sgd_trainer(cfg, groups):
     steps compare by their gradients, not by Adam's sign-like first update), run as ``groups`` row groups."""
     import keras
 
-    from tfcharrnn.kernels import Kernel
-    from tfcharrnn.paths import TrainPath
-
-    path = TrainPath("step-groups", Kernel.fused(groups), step_groups=groups) if groups > 1 else TrainPath("fused", Kernel.fused(1))
+    path = TrainPath("step-groups", Recurrence.fused(groups), step_groups=groups) if groups > 1 else TrainPath("fused", Recurrence.fused(1))
     trainer = Trainer(cfg, path=path)
     trainer.optimizer = keras.optimizers.SGD(learning_rate=1.0)
     trainer.optimizer.build(trainer.model.trainable_variables)
@@ -162,7 +159,7 @@ def _batch(trainer, rows=8, steps=32):
 def test_a_whole_step_per_row_group_equals_the_batch_step(small_corpus, tmp_path, kind, regularisers):
     """Two row groups, each one XLA computation, give the step over the whole batch: loss, carried
     state, gradients; with dropout and weight drop, the very masks the batch step draws."""
-    from tfcharrnn.kernels import gpu_visible
+    from tfcharrnn.recurrence import gpu_visible
 
     if gpu_visible():
         pytest.skip("on a GPU the Keras layers (cuDNN) run the step; row groups are a CPU path")

@@ -95,7 +95,7 @@ def distinct(candidates: list) -> list:
     """Candidates that run different code (on one core, the row groups collapse to one group)."""
     seen, out = set(), []
     for path in candidates:
-        what = (path.kernel, path.step_groups, path.jit)
+        what = (path.recurrence, path.step_groups, path.jit)
         if what not in seen:
             seen.add(what)
             out.append(path)

@@ -1,8 +1,8 @@
-"""Training paths: the model's kernel plus how the trainer splits and compiles a step, by name.
+"""Training paths: the model's recurrence plus how the trainer splits and compiles a step, by name.
 
     from tfcharrnn.paths import TrainPath, named
-    path = named("step-groups")        # TrainPath("step-groups", Kernel.fused(row_groups=2), step_groups=2)
-    path.kernel                        # what the model runs (tfcharrnn.kernels)
+    path = named("step-groups")        # TrainPath("step-groups", Recurrence.fused(row_groups=2), step_groups=2)
+    path.recurrence                    # what the model runs (tfcharrnn.recurrence)
     path.groups_for(batch=32)          # 2: the trainer splits this batch itself
 
 | name | what a training step runs |
@@ -26,40 +26,40 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from tfcharrnn.kernels import Kernel, default_row_groups
+from tfcharrnn.recurrence import Recurrence, default_row_groups
 
 
 @dataclass(frozen=True)
 class TrainPath:
     name: str
-    kernel: Kernel  # the model's kernel (evaluation uses it too)
+    recurrence: Recurrence  # how the model runs its layers (evaluation uses it too)
     step_groups: int = 1  # > 1: the trainer splits a batch into this many groups, each group's step one XLA computation
     jit: bool = False  # the whole step one XLA computation
 
     def groups_for(self, batch) -> int:
         """The step's row groups for a batch of ``batch`` rows (1: the step is not split)."""
-        if self.step_groups <= 1 or not self.kernel.runs_fused:  # a GPU runs the Keras layers whole
+        if self.step_groups <= 1 or not self.recurrence.runs_fused:  # a GPU runs the Keras layers whole
             return 1
-        return dataclasses.replace(self.kernel, row_groups=self.step_groups).groups_for(batch)
+        return dataclasses.replace(self.recurrence, row_groups=self.step_groups).groups_for(batch)
 
     @property
-    def group_kernel(self) -> Kernel:
-        """The kernel inside one step group: the group is not split again."""
-        return dataclasses.replace(self.kernel, row_groups=1)
+    def group_recurrence(self) -> Recurrence:
+        """The recurrence inside one step group: the group is not split again."""
+        return dataclasses.replace(self.recurrence, row_groups=1)
 
 
 def _base(name: str) -> TrainPath:
     groups = default_row_groups()
     if name == "keras":
-        return TrainPath(name, Kernel())
+        return TrainPath(name, Recurrence())
     if name == "fused":
-        return TrainPath(name, Kernel.fused(row_groups=1))
+        return TrainPath(name, Recurrence.fused(row_groups=1))
     if name == "layer-groups":
-        return TrainPath(name, Kernel.fused(groups))
+        return TrainPath(name, Recurrence.fused(groups))
     if name == "step-groups":
-        return TrainPath(name, Kernel.fused(groups), step_groups=groups)
+        return TrainPath(name, Recurrence.fused(groups), step_groups=groups)
     if name == "xla":
-        return TrainPath(name, Kernel.fused(groups), jit=True)
+        return TrainPath(name, Recurrence.fused(groups), jit=True)
     raise KeyError(name)
 
 
@@ -72,7 +72,7 @@ def named(name: str) -> TrainPath:
     """The path called ``name`` (one of NAMES); KeyError for another name."""
     if name in BF16_NAMES:
         base = _base(name[: -len("-bf16")])
-        return TrainPath(name, dataclasses.replace(base.kernel, matmul_dtype="bfloat16"), base.step_groups, base.jit)
+        return TrainPath(name, dataclasses.replace(base.recurrence, matmul_dtype="bfloat16"), base.step_groups, base.jit)
     if name not in BASE_NAMES:
         raise KeyError(name)
     return _base(name)

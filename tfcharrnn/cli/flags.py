@@ -112,7 +112,7 @@ def _train_model(p, d):
 
 
 def _train_optimisation(p, d):
-    from tfcharrnn.kernels import MATMUL_DTYPES
+    from tfcharrnn.recurrence import MATMUL_DTYPES
     from tfcharrnn.paths import NAMES as PATH_NAMES
     from tfcharrnn.training import LR_SCHEDULES
 

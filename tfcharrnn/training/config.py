@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from tfcharrnn.config import ModelConfig, ModelFields
 from tfcharrnn.errors import UserError
-from tfcharrnn.kernels import MATMUL_DTYPES
+from tfcharrnn.recurrence import MATMUL_DTYPES
 from tfcharrnn.training.distribute import STRATEGIES
 
 LR_SCHEDULES = ("cosine", "exp", "constant")

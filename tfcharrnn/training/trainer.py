@@ -100,7 +100,7 @@ class Trainer:
 
         cfg = self.cfg
         with self.dist.strategy.scope():
-            self.model = CharRNN(self.model_config, kernel=self.path.kernel)
+            self.model = CharRNN(self.model_config, recurrence=self.path.recurrence)
             if restored is not None:
                 ckpt_lib.assign_weights(self.model, restored.weights, restored.path)
             self.optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay or None)

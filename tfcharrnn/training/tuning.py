@@ -14,7 +14,7 @@ import time
 
 from tfcharrnn import autotune, paths
 from tfcharrnn.errors import UserError
-from tfcharrnn.kernels import gpu_visible
+from tfcharrnn.recurrence import gpu_visible
 
 FLOAT32_CANDIDATES = ("step-groups", "layer-groups", "fused", "xla", "keras")  # ties go to the earlier
 BFLOAT16_CANDIDATES = ("layer-groups-bf16", "fused-bf16", "xla-bf16")
@@ -59,7 +59,7 @@ class StepTimer:
         t = self.t
         if self.batch is None:
             self.batch = next(iter(t.train_batches(0)))  # (x, y), (B, T) each
-        model = CharRNN(t.model_config, kernel=path.kernel)
+        model = CharRNN(t.model_config, recurrence=path.recurrence)
         optimizer = keras.optimizers.Adam(learning_rate=t.cfg.learning_rate)
         optimizer.build(model.trainable_variables)
         steps = Steps(model, optimizer, t.dist, path, t.cfg)
