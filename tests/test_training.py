@@ -13,8 +13,8 @@ from conftest import tiny_config
 from tfcharrnn import checkpoint as ckpt_lib
 from tfcharrnn.errors import UserError
 from tfcharrnn.recurrence import Recurrence
-from tfcharrnn.paths import TrainPath
 from tfcharrnn.training import TrainConfig, Trainer, checkpoint_name, learning_rate, train
+from tfcharrnn.training.train_path import TrainPath
 
 
 # --- does it learn? ----------------------------------------------------------------------------
@@ -108,7 +108,7 @@ def test_other_cells_train(small_corpus, tmp_path, kind):
 def test_bfloat16_matmuls_train_and_stay_with_their_own_model(small_corpus, tmp_path):
     """The matmul dtype is part of one trainer's recurrence value, not process state: a float32 trainer
     built afterwards in the same process is float32, and the bfloat16 one stays bfloat16."""
-    bf16 = Trainer(tiny_config(small_corpus, tmp_path / "bf16", kernel="layer-groups-bf16", **LEARNS))
+    bf16 = Trainer(tiny_config(small_corpus, tmp_path / "bf16", train_path="layer-groups-bf16", **LEARNS))
     assert_uses_context(bf16, bf16.run())
     f32 = Trainer(tiny_config(small_corpus, tmp_path / "f32", max_steps=1))
     assert f32.model.recurrence.matmul_dtype == "float32" and bf16.model.recurrence.matmul_dtype == "bfloat16"
@@ -139,7 +139,7 @@ def _sgd_trainer(cfg, groups):
     steps compare by their gradients, not by Adam's sign-like first update), run as ``groups`` row groups."""
     import keras
 
-    path = TrainPath("step-groups", Recurrence.fused(groups), step_groups=groups) if groups > 1 else TrainPath("fused", Recurrence.fused(1))
+    path = TrainPath("step-groups", Recurrence.fused(groups), step_groups=groups) if groups > 1 else TrainPath("whole-batch", Recurrence.fused(1))
     trainer = Trainer(cfg, path=path)
     trainer.optimizer = keras.optimizers.SGD(learning_rate=1.0)
     trainer.optimizer.build(trainer.model.trainable_variables)

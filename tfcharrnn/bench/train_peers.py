@@ -18,7 +18,9 @@ import tempfile
 import time
 
 from tfcharrnn.bench.common import EMBEDDING, VOCAB_SIZE, tiny_shakespeare
-from tfcharrnn.paths import NAMES as PATH_NAMES
+from tfcharrnn.training.train_path import ALIASES, NAMES
+
+PATH_NAMES = NAMES + tuple(ALIASES)
 
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
@@ -68,13 +70,12 @@ class TfcharrnnTrain:
     training path named ``path`` (None: the one the trainer picks by default)."""
 
     def __init__(self, kind, hidden, layers, batch, seq, path=None, workdir=None):
-        from tfcharrnn import paths
-        from tfcharrnn.training import TrainConfig, Trainer
+        from tfcharrnn.training import TrainConfig, Trainer, train_path
 
         self.cfg = TrainConfig(train_data=None, model=kind, hidden_size=hidden, num_layers=layers, batch_size=batch, seq_length=seq,
                                max_steps=10**9, max_epochs=0, quiet=True, eval_val_every=0, sample_every=0, val_frac=0.0,
                                checkpoint_dir=workdir or tempfile.mkdtemp(prefix="tfcharrnn-bench-"))
-        self.tr = Trainer(self.cfg, path=paths.named(path) if path else None)
+        self.tr = Trainer(self.cfg, path=train_path.named(path) if path else None)
         self.path = self.tr.path.name
         self.chars = batch * seq
         self.epoch, self.steps = 0, 0

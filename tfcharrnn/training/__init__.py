@@ -10,7 +10,8 @@
 | --- | --- |
 | `config.py` | `TrainConfig` (every flag) and the learning-rate schedule |
 | `trainer.py` | `Trainer`: corpus, model on its training path, optimizer, resume, evaluation, checkpoints |
-| `steps.py` | the compiled train and evaluation steps for a path (tfcharrnn.paths) |
+| `train_path.py` | training paths (how a step runs around the model), forced by --train_path or timed once and cached |
+| `steps.py` | the compiled train and evaluation steps for a path |
 | `loop.py` | the loop: steps, progress lines, validation, samples, stop rules, signals |
 | `state.py` | `TrainState` (where a run is) and `RunArrays` (carried state, random streams); resume |
 | `distribute.py` | devices and tf.distribute strategies |

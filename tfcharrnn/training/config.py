@@ -45,10 +45,8 @@ class TrainConfig(ModelFields):
     warmup_steps: int = 0
     grad_clip: float = 5.0
     weight_decay: float = 0.0  # decoupled (AdamW), on weight matrices and embeddings, not biases
-    kernel: str = "auto"  # the training path (tfcharrnn.paths): auto = the fastest here, timed once and cached
-    fused: bool = True  # the fused CPU kernel (tfcharrnn.fused) when no GPU is visible; false = --kernel keras
-    jit: bool = False  # the whole step in XLA = --kernel xla
-    matmul_dtype: str = "float32"  # fused kernels' large matmuls: float32 (exact) | bfloat16 (opt-in, faster)
+    train_path: str = "auto"  # how a step runs (tfcharrnn.training.train_path): auto = the fastest here, timed once and cached
+    matmul_dtype: str = "float32"  # the fused loops' large matmuls: float32 (exact) | bfloat16 (opt-in, faster)
     # stopping
     max_epochs: float = 10.0
     max_steps: int = 0  # 0 = no limit
@@ -94,10 +92,12 @@ class TrainConfig(ModelFields):
                                    ("lr_schedule", self.lr_schedule, LR_SCHEDULES), ("matmul_dtype", self.matmul_dtype, MATMUL_DTYPES)):
             if value not in known:
                 raise UserError(f"--{flag} {value!r} is not known; use one of {', '.join(known)}")
-        from tfcharrnn.paths import NAMES
+        from tfcharrnn.training.train_path import NAMES, for_flags, is_known
 
-        if self.kernel not in ("auto",) + NAMES:
-            raise UserError(f"--kernel {self.kernel!r} is not known; use auto or one of {', '.join(NAMES)}")
+        if not is_known(self.train_path):
+            raise UserError(f"--train_path {self.train_path!r} is not known; use auto or one of {', '.join(NAMES)}")
+        if self.train_path != "auto":
+            for_flags(self.train_path, self.matmul_dtype)  # a path without a bfloat16 form: UserError
         if not 0 < self.lr_decay <= 1:
             raise UserError(f"--lr_decay must be in (0, 1], got {self.lr_decay}")
         if not 0 <= self.min_lr_frac <= 1:
@@ -109,6 +109,21 @@ class TrainConfig(ModelFields):
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """From a checkpoint's train_config (meta.json), older spellings included."""
+        return cls(**cls.current_names(d))
+
+    @staticmethod
+    def current_names(d: dict) -> dict:
+        """``d`` (all or some fields) with the older fields that chose the training path (kernel,
+        fused false, jit) as the one field train_path."""
+        d = dict(d)
+        kernel, fused, jit = d.pop("kernel", "auto"), d.pop("fused", True), d.pop("jit", False)
+        if "train_path" not in d and (kernel != "auto" or not fused or jit):
+            d["train_path"] = kernel if kernel != "auto" else "keras" if not fused else "xla"
+        return d
 
 
 def learning_rate(cfg: TrainConfig, step: int, epoch: float, elapsed_s: float) -> float:

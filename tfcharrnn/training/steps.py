@@ -4,7 +4,7 @@
     loss, state = steps.train(x, y, state, lr)       # x, y (B, T) int32; state (B, S, H)
     loss_sum, state = steps.evaluate(x, y, w, state) # sum of w x nats over the chunk, state carried
 
-How a step runs is the training path's (tfcharrnn.paths): the model's recurrence, and for
+How a step runs is the training path's (tfcharrnn.training.train_path): the model's recurrence, and for
 `step-groups` the batch split into row groups by the trainer, each group's whole step (embedding,
 every layer, loss, backward pass) one XLA computation, the groups side by side on the cores.
 Dropout and weight-drop masks are drawn once for the whole batch, outside XLA (the very draws the

@@ -21,8 +21,7 @@ import numpy as np
 from tfcharrnn.errors import UserError
 from tfcharrnn.training.config import TrainConfig
 from tfcharrnn.training.distribute import Distribution
-from tfcharrnn.training.tuning import choose_path
-from tfcharrnn.autotune import Choice
+import tfcharrnn.training.train_path as train_path
 from tfcharrnn.training.state import RunArrays, TrainState, check_same_vocabulary, checkpoint_to_resume, restore_rng
 
 
@@ -37,7 +36,7 @@ class Trainer:
     CHUNK = 16
 
     def __init__(self, cfg: TrainConfig, log=None, path=None):
-        """``path`` (a tfcharrnn.paths.TrainPath) overrides the one --kernel names or autotuning picks."""
+        """``path`` (a train_path.TrainPath) overrides the one --train_path names or timing picks."""
         import keras
         import tensorflow as tf
 
@@ -59,7 +58,9 @@ class Trainer:
             self.state = TrainState.from_dict(restored.train_state)
         else:
             self.model_config = cfg.model_config(self.vocab.size)
-        self.path_choice = Choice(path, cached=False) if path else choose_path(self)
+        self.path_choice = train_path.Choice(path, cached=False) if path else train_path.untimed(cfg, self.model_config, self.dist)
+        if self.path_choice is None:  # the first batch is pulled only to time the candidates on it
+            self.path_choice = train_path.timed(cfg, self.model_config, self.dist, next(iter(self.train_batches(0))))
         self.path = self.path_choice.path
         keras.utils.set_random_seed(cfg.seed)  # after any autotuning, so the run is the same whichever paths were timed
         self._build_model(restored)
