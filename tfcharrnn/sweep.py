@@ -376,8 +376,8 @@ def _budget(cfg) -> str:
         parts.append(f"{cfg.time_budget:g} min")
     if cfg.max_steps:
         parts.append(f"{cfg.max_steps} steps")
-    if cfg.max_epochs:
-        parts.append(f"{cfg.max_epochs:g} epochs")
+    if cfg.epoch_limit:
+        parts.append(f"{cfg.epoch_limit:g} epochs")
     return " or ".join(parts) + ", whichever comes first" if len(parts) > 1 else parts[0]
 
 

@@ -153,10 +153,12 @@ def _train_optimisation(p, d):
 
 
 def _train_stopping(p, d):
+    from tfcharrnn.training.config import DEFAULT_MAX_EPOCHS
+
     g = p.add_argument_group("stopping")
-    epochs = g.add_argument("--max_epochs", type=number, default=None,
-                            help=f"stop after this many epochs (0 = no limit; default {d.max_epochs:g}, or no limit when --time_budget is set)")
-    epochs.doc_default = f"{d.max_epochs:g} (0 with --time_budget)"  # None on the command line: cli.train.train_config decides
+    epochs = g.add_argument("--max_epochs", type=number, default=d.max_epochs,
+                            help=f"stop after this many epochs (0 = no limit; default {DEFAULT_MAX_EPOCHS:g}, or no limit when --time_budget is set)")
+    epochs.doc_default = f"{DEFAULT_MAX_EPOCHS:g} (0 with --time_budget)"  # None: TrainConfig.epoch_limit decides
     g.add_argument("--max_steps", type=integer, default=d.max_steps, help="stop after this many steps (0 = no limit)")
     g.add_argument("--time_budget", type=number, default=d.time_budget, help="stop after this many minutes (0 = no limit)")
 

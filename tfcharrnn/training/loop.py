@@ -56,8 +56,8 @@ def stop_reason(cfg, state, signal_name, multiworker: bool, agree) -> str | None
         return "another worker was interrupted"
     if cfg.max_steps and state.step >= cfg.max_steps:
         return f"reached --max_steps {cfg.max_steps}"
-    if cfg.max_epochs and state.epoch >= cfg.max_epochs - 1e-9:
-        return f"reached --max_epochs {cfg.max_epochs:g}"
+    if cfg.epoch_limit and state.epoch >= cfg.epoch_limit - 1e-9:
+        return f"reached --max_epochs {cfg.epoch_limit:g}"
     if wants_stop and cfg.time_budget:
         return f"reached --time_budget {cfg.time_budget:g} min"
     return None
