@@ -244,18 +244,18 @@ def test_resume_is_exact(small_corpus, tmp_path, layout, regularised):
 
 
 @pytest.mark.parametrize("layout", ["stream", "windows"])
-def test_batches_pulled_in_chunks_train_as_one_at_a_time(small_corpus, tmp_path, monkeypatch, layout):
-    """Trainer.CHUNK batches per tf.data element is a speed matter only: the same losses step by
-    step, across an epoch boundary and a chunk cut short by it."""
+def test_batches_pulled_several_per_element_train_as_one_at_a_time(small_corpus, tmp_path, monkeypatch, layout):
+    """Trainer.BATCHES_PER_ELEMENT is a speed matter only: the same losses step by step, across an
+    epoch boundary and an element cut short by it."""
     from tfcharrnn import data
 
     histories, asked = [], []
-    for name in ("stream_dataset", "window_dataset"):  # spy: the chunk size the trainer asks for
+    for name in ("stream_dataset", "window_dataset"):  # spy: the batches per element the trainer asks for
         real = getattr(data, name)
-        monkeypatch.setattr(data, name, lambda *a, _real=real, **kw: asked.append(kw.get("chunk", 1)) or _real(*a, **kw))
-    for chunk in (1, 16):
-        monkeypatch.setattr(Trainer, "CHUNK", chunk)
-        cfg = tiny_config(small_corpus, tmp_path / str(chunk), layout=layout, deterministic=True, batch_size=16, seq_length=64, max_steps=60)
+        monkeypatch.setattr(data, name, lambda *a, _real=real, **kw: asked.append(kw.get("batches_per_element", 1)) or _real(*a, **kw))
+    for per_element in (1, 16):
+        monkeypatch.setattr(Trainer, "BATCHES_PER_ELEMENT", per_element)
+        cfg = tiny_config(small_corpus, tmp_path / str(per_element), layout=layout, deterministic=True, batch_size=16, seq_length=64, max_steps=60)
         trainer = Trainer(cfg)
         batches_per_epoch = sum(1 for _ in trainer.train_batches(0))
         assert batches_per_epoch < 60 and batches_per_epoch % 16, batches_per_epoch

@@ -236,9 +236,9 @@ def _as_tensor(ids: np.ndarray):
     return tf.constant(np.ascontiguousarray(ids))
 
 
-def window_dataset(ids, seq_length, batch_size, stride=None, seed=0, epoch=0, start_batch=0, ids_tensor=None, chunk=1):
+def window_dataset(ids, seq_length, batch_size, stride=None, seed=0, epoch=0, start_batch=0, ids_tensor=None, batches_per_element=1):
     """This epoch's shuffled windows, from batch ``start_batch`` on: (x, y), each (B, T) int32;
-    with ``chunk`` > 1, (K, B, T) pairs of K consecutive batches (fewer in the last one)."""
+    with ``batches_per_element`` K > 1, (K, B, T) pairs of K consecutive batches (fewer in the last one)."""
     import tensorflow as tf
 
     stride = stride or seq_length
@@ -252,12 +252,12 @@ def window_dataset(ids, seq_length, batch_size, stride=None, seed=0, epoch=0, st
         window = tf.cast(tf.gather(data, batch_starts[..., None] + offsets), tf.int32)  # (..., B, T+1)
         return window[..., :-1], window[..., 1:]
 
-    return _prefetched(_chunked(tf.data.Dataset.from_tensor_slices(starts), chunk).map(gather))
+    return _prefetched(_stacked(tf.data.Dataset.from_tensor_slices(starts), batches_per_element).map(gather))
 
 
-def stream_dataset(ids, seq_length, batch_size, seed=0, epoch=0, start_batch=0, ids_tensor=None, chunk=1):
+def stream_dataset(ids, seq_length, batch_size, seed=0, epoch=0, start_batch=0, ids_tensor=None, batches_per_element=1):
     """This epoch's contiguous-row batches in order, from ``start_batch`` on: (x, y), each (B, T);
-    with ``chunk`` > 1, (K, B, T) pairs of K consecutive batches (fewer in the last one)."""
+    with ``batches_per_element`` K > 1, (K, B, T) pairs of K consecutive batches (fewer in the last one)."""
     import tensorflow as tf
 
     row_starts, nb = stream_layout(len(ids), seq_length, batch_size, seed, epoch)
@@ -270,18 +270,18 @@ def stream_dataset(ids, seq_length, batch_size, seed=0, epoch=0, start_batch=0, 
         window = tf.cast(tf.gather(data, index), tf.int32)
         return window[..., :-1], window[..., 1:]
 
-    return _prefetched(_chunked(tf.data.Dataset.range(start_batch, nb), chunk).map(gather))
+    return _prefetched(_stacked(tf.data.Dataset.range(start_batch, nb), batches_per_element).map(gather))
 
 
-def _chunked(ds, chunk):
+def _stacked(ds, batches_per_element):
     """ds's elements K at a time, so that one gather (and one iterator call) serves K batches: a
-    pull from a tf.data iterator costs a small model's step more than slicing a chunk already in
+    pull from a tf.data iterator costs a small model's step more than slicing K batches already in
     memory, most of all while training keeps every core busy (docs/performance.md has the figures)."""
-    return ds.batch(chunk) if chunk > 1 else ds
+    return ds.batch(batches_per_element) if batches_per_element > 1 else ds
 
 
 def _prefetched(ds):
-    """ds with two elements (batches or chunks) prefetched and tf.data's autotuner off. An element
+    """ds with two elements (batches or stacks of them) prefetched and tf.data's autotuner off. An element
     is one small gather, so parallel calls buy nothing, and the autotuner, competing with training
     for the cores, stalled the first batch of new epochs (docs/performance.md)."""
     import tensorflow as tf

@@ -2,7 +2,7 @@
 
     steps = Steps(model, optimizer, dist, path, cfg)
     loss, state = steps.train(x, y, state, lr)       # x, y (B, T) int32; state (B, S, H)
-    loss_sum, state = steps.evaluate(x, y, w, state) # sum of w x nats over the chunk, state carried
+    loss_sum, state = steps.evaluate(x, y, w, state) # sum of w x nats over these columns, state carried
 
 How a step runs is the training path's (tfcharrnn.training.train_path): the model's recurrence, and for
 `step-groups` the batch split into row groups by the trainer, each group's whole step (embedding,

@@ -31,9 +31,9 @@ def checkpoint_name(model_kind: str, epoch: float, loss: float | None) -> str:
 
 
 class Trainer:
-    # Batches per tf.data element for one replica (see data._chunked): the loop pulls from the
-    # iterator once every CHUNK steps and slices the rest from memory.
-    CHUNK = 16
+    # Batches per tf.data element for one replica (see data._stacked): the loop pulls from the
+    # iterator once every BATCHES_PER_ELEMENT steps and slices the rest from memory.
+    BATCHES_PER_ELEMENT = 16
 
     def __init__(self, cfg: TrainConfig, log=None, path=None):
         """``path`` (a train_path.TrainPath) overrides the one --train_path names or timing picks."""
@@ -131,20 +131,21 @@ class Trainer:
 
     def train_batches(self, epoch_index: int, start_batch: int = 0):
         """Epoch ``epoch_index``'s training batches from ``start_batch`` on: (x, y) pairs, per-replica
-        values when distributed. One replica pulls them from tf.data CHUNK batches at a time."""
+        values when distributed. One replica pulls them from tf.data BATCHES_PER_ELEMENT batches at a time."""
         import tensorflow as tf
 
         from tfcharrnn.data import stream_dataset, window_dataset
 
         cfg = self.cfg
-        chunk = self.CHUNK if self.dist.single_replica else 1
+        per_element = self.BATCHES_PER_ELEMENT if self.dist.single_replica else 1
         if cfg.layout == "stream":
-            ds = stream_dataset(self.corpus.train, cfg.seq_length, cfg.batch_size, cfg.seed, epoch_index, start_batch, self.train_ids, chunk=chunk)
+            ds = stream_dataset(self.corpus.train, cfg.seq_length, cfg.batch_size, cfg.seed, epoch_index, start_batch, self.train_ids,
+                                batches_per_element=per_element)
         else:
             ds = window_dataset(self.corpus.train, cfg.seq_length, cfg.batch_size, cfg.stride or cfg.seq_length, cfg.seed,
-                                epoch_index, start_batch, self.train_ids, chunk=chunk)
+                                epoch_index, start_batch, self.train_ids, batches_per_element=per_element)
         for xs, ys in self.dist.distribute(ds):
-            if chunk == 1:
+            if per_element == 1:
                 yield xs, ys
             else:
                 yield from zip(tf.unstack(xs), tf.unstack(ys))  # (K, B, T) -> K x (B, T)
