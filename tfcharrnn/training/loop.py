@@ -121,11 +121,7 @@ class Loop:
         t, st, cfg = self.t, self.t.state, self.t.cfg
         lr = learning_rate(cfg, st.step, st.epoch, time.time() - self.start_time)
         state_in = t.carry if cfg.layout == "stream" else self.zero_state
-        if t.dist.single_replica:
-            loss, new_state = t.train_step(x, y, state_in, tf.constant(lr, tf.float32))
-        else:
-            t.optimizer.learning_rate = lr
-            loss, new_state = t.train_step(x, y, state_in)
+        loss, new_state = t.train_step(x, y, state_in, tf.constant(lr, tf.float32))
         loss = float(loss)
         if not math.isfinite(loss):
             where = f"; last good checkpoint: {t.last_checkpoint}" if t.last_checkpoint else ""

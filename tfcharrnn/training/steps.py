@@ -60,9 +60,8 @@ class Steps:
         self._apply([tf.add_n([o[1][i] for o in outs]) for i in range(len(self.variables))])
         return tf.add_n([o[0] for o in outs]), tf.concat([o[2] for o in outs], axis=0)
 
-    def _train(self, x, y, state, lr=None):
-        if lr is not None:  # assigned inside the step: an eager assign between steps costs time every step
-            self.optimizer.learning_rate = lr
+    def _train(self, x, y, state, lr):
+        self.optimizer.learning_rate = lr  # inside the step: an eager assign between steps costs time every step
         if self.dist.single_replica:
             groups = self.path.groups_for(x.shape[0]) if self.dist.name == "default" else 1
             if groups > 1:
