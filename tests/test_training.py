@@ -168,7 +168,7 @@ def test_a_whole_step_per_row_group_equals_the_batch_step(small_corpus, tmp_path
         trainer = _sgd_trainer(tiny_config(small_corpus, tmp_path / str(groups), model=kind, max_steps=1, **regularisers), groups)
         assert trainer.path.groups_for(8) == groups
         before = [v.numpy() for v in trainer.model.trainable_variables]
-        loss, state = trainer.train_step(*_batch(trainer))
+        loss, state = trainer.train_step(*_batch(trainer), tf.constant(1.0))  # lr 1: SGD moves by the gradient
         assert trainer.steps.group_grads.experimental_get_tracing_count() == (1 if groups > 1 else 0)  # the grouped path ran (or not)
         deltas = [v.numpy() - b for v, b in zip(trainer.model.trainable_variables, before)]
         got.append((float(loss), state.numpy(), before, deltas, [g.state.numpy() for g in trainer.model.seed_generators()]))
