@@ -140,10 +140,12 @@ def _sgd_trainer(cfg, groups):
     import keras
 
     path = TrainPath("step-groups", Recurrence.fused(groups), step_groups=groups) if groups > 1 else TrainPath("whole-batch", Recurrence.fused(1))
+    from tfcharrnn.training.steps import Steps
+
     trainer = Trainer(cfg, path=path)
     trainer.optimizer = keras.optimizers.SGD(learning_rate=1.0)
     trainer.optimizer.build(trainer.model.trainable_variables)
-    trainer._build_steps()
+    trainer.steps = Steps(trainer.model, trainer.optimizer, trainer.dist, trainer.path, cfg)
     return trainer
 
 
@@ -245,16 +247,17 @@ def test_resume_is_exact(small_corpus, tmp_path, layout, regularised):
 
 @pytest.mark.parametrize("layout", ["stream", "windows"])
 def test_batches_pulled_several_per_element_train_as_one_at_a_time(small_corpus, tmp_path, monkeypatch, layout):
-    """Trainer.BATCHES_PER_ELEMENT is a speed matter only: the same losses step by step, across an
+    """BATCHES_PER_ELEMENT (tfcharrnn.training.trainer) is a speed matter only: the same losses step by step, across an
     epoch boundary and an element cut short by it."""
     from tfcharrnn import data
+    from tfcharrnn.training import trainer as trainer_module
 
     histories, asked = [], []
     for name in ("stream_dataset", "window_dataset"):  # spy: the batches per element the trainer asks for
         real = getattr(data, name)
         monkeypatch.setattr(data, name, lambda *a, _real=real, **kw: asked.append(kw.get("batches_per_element", 1)) or _real(*a, **kw))
     for per_element in (1, 16):
-        monkeypatch.setattr(Trainer, "BATCHES_PER_ELEMENT", per_element)
+        monkeypatch.setattr(trainer_module, "BATCHES_PER_ELEMENT", per_element)
         cfg = tiny_config(small_corpus, tmp_path / str(per_element), layout=layout, deterministic=True, batch_size=16, seq_length=64, max_steps=60)
         trainer = Trainer(cfg)
         batches_per_epoch = sum(1 for _ in trainer.train_batches(0))
