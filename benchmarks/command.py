@@ -54,7 +54,7 @@ def bench_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=integer, default=None, help="interleaved rounds per peer (default 5; --quick 2)")
     p.add_argument("--seconds", type=number, default=None, help="seconds per training round (default 3; --quick 0.2)")
     p.add_argument("--threads", type=integer, default=0, help="intra/inter-op threads for every peer (TF and torch); 0 = library defaults")
-    p.add_argument("--train-peers", default="tfcharrnn,tfcharrnn-step-groups,tfcharrnn-layer-groups,tfcharrnn-fused,tfcharrnn-xla,tfcharrnn-keras,"
+    p.add_argument("--train-peers", default="tfcharrnn,tfcharrnn-step-groups,tfcharrnn-layer-groups,tfcharrnn-whole-batch,tfcharrnn-xla,tfcharrnn-keras,"
                                             "tfcharrnn-layer-groups-bf16,keras-fit,torch",
                    help=f"training peers, comma separated (known: {', '.join(TRAIN_PEERS)})")
     p.add_argument("--configs", default="", help=f"training configs, comma separated (default all: {', '.join(FULL_TRAIN)})")

@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 
-from tfcharrnn.autotune import cpu_info
+from tfcharrnn.machine import cpu_info
 from tfcharrnn.errors import UserError
 from tfcharrnn.web import export_web, litert_version
 

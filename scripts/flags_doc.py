@@ -46,7 +46,7 @@ def documented_default(action) -> str:
     if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._StoreConstAction)):
         return "off"
     value = action.default
-    if value is None:
+    if value is None or value is argparse.SUPPRESS:
         return getattr(action, "doc_default", "")
     if isinstance(value, bool):
         return "true" if value else "false"

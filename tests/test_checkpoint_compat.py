@@ -34,8 +34,8 @@ def test_resuming_a_format_1_checkpoint_continues_exactly(tmp_path):
     """Steps 4-6 from the old step-3 checkpoint, by today's code, give the old code's step-6 weights."""
     shutil.copy(os.path.join(FIXTURE, "corpus.txt"), tmp_path / "corpus.txt")
     saved = ckpt_lib.load_checkpoint(STEP3).train_state["train_config"]
-    cfg = dataclasses.replace(TrainConfig(**saved), train_data=str(tmp_path / "corpus.txt"), checkpoint_dir=str(tmp_path / "cv"),
-                              init_from=STEP3, quiet=True, kernel="step-groups")  # the path 9ab456a trained on
+    cfg = dataclasses.replace(TrainConfig.from_dict(saved), train_data=str(tmp_path / "corpus.txt"), checkpoint_dir=str(tmp_path / "cv"),
+                              init_from=STEP3, quiet=True, train_path="step-groups")  # the path 9ab456a trained on
     trainer = Trainer(cfg)
     assert trainer.state.step == 3 and trainer.carry is not None
     result = trainer.run()

@@ -119,4 +119,4 @@ def test_time_budget_lifts_the_default_epoch_limit(argv, epochs):
 
     cfg = train_config(train_parser().parse_args(argv))
     cfg.validate()
-    assert cfg.max_epochs == epochs
+    assert cfg.epoch_limit == epochs

@@ -234,10 +234,10 @@ def test_the_serving_module_is_a_module_level_class():
     assert any(isinstance(n, ast.ClassDef) and n.name == "ServingModule" for n in _tree("tfcharrnn.serving").body)
 
 
-def test_no_module_level_switch_is_read_by_the_kernels():
-    """The kernels' choices are values passed in: fused / kernels / paths / model have no module
+def test_no_module_level_switch_is_read_by_the_recurrence():
+    """The recurrence's choices are values passed in: fused / recurrence / train_path / model have no module
     variable that a function assigns with `global` (BATCH_SPLITS, MATMUL_DTYPE, LOOP_JIT were)."""
-    for module in ("tfcharrnn.fused", "tfcharrnn.kernels", "tfcharrnn.paths", "tfcharrnn.model", "tfcharrnn.training.steps"):
+    for module in ("tfcharrnn.fused", "tfcharrnn.recurrence", "tfcharrnn.training.train_path", "tfcharrnn.model", "tfcharrnn.training.steps"):
         assert not [n for n in ast.walk(_tree(module)) if isinstance(n, ast.Global)], module
 
 

@@ -106,9 +106,9 @@ def _checkpoint_scorer(path: str, fused: bool = True) -> Scorer:
     ckpt = load_checkpoint(path, with_optimizer=False)
     model, cfg = ckpt.model, ckpt.config
     if fused:
-        from tfcharrnn.kernels import Kernel
+        from tfcharrnn.recurrence import Recurrence
 
-        model.kernel = Kernel.fused()  # used only when no GPU is visible; same function as the Keras layers
+        model.recurrence = Recurrence.fused()  # used only when no GPU is visible; same function as the Keras layers
     spec = [tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.float32),
             tf.TensorSpec([None, cfg.num_states, cfg.hidden_size], tf.float32)]
 

@@ -112,10 +112,22 @@ def _train_model(p, d):
                    help="DropConnect on the recurrent kernels, one mask per batch (AWD-LSTM; training only)")
 
 
+class PathAlias(argparse.Action):
+    """An older flag that names a training path: --fused false = --train_path keras, --jit = --train_path xla."""
+
+    def __init__(self, option_strings, dest, path, when=True, **kwargs):
+        self.path, self.when = path, when
+        super().__init__(option_strings, dest, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values == self.when or self.nargs == 0:
+            setattr(namespace, self.dest, self.path)
+
+
 def _train_optimisation(p, d):
-    from tfcharrnn.kernels import MATMUL_DTYPES
-    from tfcharrnn.paths import NAMES as PATH_NAMES
+    from tfcharrnn.recurrence import MATMUL_DTYPES
     from tfcharrnn.training import LR_SCHEDULES
+    from tfcharrnn.training.train_path import ALIASES, NAMES
 
     g = p.add_argument_group("optimisation")
     g.add_argument("--learning_rate", type=number, default=d.learning_rate, help="Adam learning rate")
@@ -128,20 +140,26 @@ def _train_optimisation(p, d):
     g.add_argument("--weight_decay", type=number, default=d.weight_decay,
                    help="decoupled weight decay (AdamW) per unit of learning rate; biases excluded")
     g.add_argument("--grad_clip", type=number, default=d.grad_clip, help="clip gradients to this global norm")
-    g.add_argument("--kernel", choices=("auto",) + PATH_NAMES, default=d.kernel,
-                   help="the training path (docs/performance.md): auto times the candidates on this machine once, keeps the fastest "
-                        "and caches the choice; a name forces that path")
-    g.add_argument("--fused", type=boolean, default=d.fused, help="false: the Keras layers (= --kernel keras); true: the fused CPU kernels when no GPU is visible")
-    g.add_argument("--jit", action="store_true", help="compile the whole train step with XLA (= --kernel xla)")
+    g.add_argument("--train_path", "--kernel", dest="train_path", type=lambda name: ALIASES.get(name, name), choices=("auto",) + NAMES,
+                   default=d.train_path,
+                   help="how a training step runs (docs/performance.md): auto times the candidates on this machine once, keeps the fastest "
+                        "and caches the choice; a name forces that path (older names: " + ", ".join(f"{a} = {n}" for a, n in ALIASES.items()) + ")")
+    g.add_argument("--fused", type=boolean, dest="train_path", action=PathAlias, path="keras", when=False,
+                   help="false = --train_path keras (an older spelling; true changes nothing)")
+    jit = g.add_argument("--jit", nargs=0, dest="train_path", action=PathAlias, path="xla", help="= --train_path xla (an older spelling)")
+    jit.doc_default = "off"  # a switch
     g.add_argument("--matmul_dtype", choices=MATMUL_DTYPES, default=d.matmul_dtype,
-                   help="fused kernels: bfloat16 runs the large matmuls with bfloat16 operands (faster on CPUs with AVX512_BF16 / AMX; gradients rounded to ~3 digits)")
+                   help="the fused loops: bfloat16 runs the large matmuls with bfloat16 operands (faster on CPUs with AVX512_BF16 / AMX; "
+                        "gradients rounded to ~3 digits); auto picks among the bfloat16 paths, a named path takes its bfloat16 form")
 
 
 def _train_stopping(p, d):
+    from tfcharrnn.training.config import DEFAULT_MAX_EPOCHS
+
     g = p.add_argument_group("stopping")
-    epochs = g.add_argument("--max_epochs", type=number, default=None,
-                            help=f"stop after this many epochs (0 = no limit; default {d.max_epochs:g}, or no limit when --time_budget is set)")
-    epochs.doc_default = f"{d.max_epochs:g} (0 with --time_budget)"  # None on the command line: cli.train.train_config decides
+    epochs = g.add_argument("--max_epochs", type=number, default=d.max_epochs,
+                            help=f"stop after this many epochs (0 = no limit; default {DEFAULT_MAX_EPOCHS:g}, or no limit when --time_budget is set)")
+    epochs.doc_default = f"{DEFAULT_MAX_EPOCHS:g} (0 with --time_budget)"  # None: TrainConfig.epoch_limit decides
     g.add_argument("--max_steps", type=integer, default=d.max_steps, help="stop after this many steps (0 = no limit)")
     g.add_argument("--time_budget", type=number, default=d.time_budget, help="stop after this many minutes (0 = no limit)")
 

@@ -16,14 +16,10 @@ LN2 = 0.6931471805599453
 
 
 def train_config(args):
-    """TrainConfig from parsed flags. A time budget alone means "train for that long": the default
-    epoch limit would otherwise end a 15-minute run on a small corpus after a few minutes."""
+    """TrainConfig from parsed flags."""
     from tfcharrnn.training import TrainConfig
 
-    fields = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__}
-    if fields.get("max_epochs") is None:
-        fields["max_epochs"] = 0.0 if fields.get("time_budget") else TrainConfig.max_epochs
-    return TrainConfig(**fields)
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__})
 
 
 def main(argv=None) -> int:

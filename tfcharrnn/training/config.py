@@ -18,10 +18,11 @@ from dataclasses import dataclass
 
 from tfcharrnn.config import ModelConfig, ModelFields
 from tfcharrnn.errors import UserError
-from tfcharrnn.kernels import MATMUL_DTYPES
+from tfcharrnn.recurrence import MATMUL_DTYPES
 from tfcharrnn.training.distribute import STRATEGIES
 
 LR_SCHEDULES = ("cosine", "exp", "constant")
+DEFAULT_MAX_EPOCHS = 10.0
 
 
 @dataclass(frozen=True)
@@ -45,12 +46,10 @@ class TrainConfig(ModelFields):
     warmup_steps: int = 0
     grad_clip: float = 5.0
     weight_decay: float = 0.0  # decoupled (AdamW), on weight matrices and embeddings, not biases
-    kernel: str = "auto"  # the training path (tfcharrnn.paths): auto = the fastest here, timed once and cached
-    fused: bool = True  # the fused CPU kernel (tfcharrnn.fused) when no GPU is visible; false = --kernel keras
-    jit: bool = False  # the whole step in XLA = --kernel xla
-    matmul_dtype: str = "float32"  # fused kernels' large matmuls: float32 (exact) | bfloat16 (opt-in, faster)
+    train_path: str = "auto"  # how a step runs (tfcharrnn.training.train_path): auto = the fastest here, timed once and cached
+    matmul_dtype: str = "float32"  # the fused loops' large matmuls: float32 (exact) | bfloat16 (opt-in, faster)
     # stopping
-    max_epochs: float = 10.0
+    max_epochs: float | None = None  # None: DEFAULT_MAX_EPOCHS, or no limit with a time budget (epoch_limit)
     max_steps: int = 0  # 0 = no limit
     time_budget: float = 0.0  # minutes; 0 = no limit
     # reporting and checkpoints
@@ -86,22 +85,33 @@ class TrainConfig(ModelFields):
             raise UserError(f"--weight_decay must be in [0, 1) (it is multiplied by the learning rate), got {self.weight_decay}")
         if not self.grad_clip > 0:
             raise UserError(f"--grad_clip must be > 0, got {self.grad_clip}")
-        if self.max_epochs < 0 or self.time_budget < 0:
+        if self.epoch_limit < 0 or self.time_budget < 0:
             raise UserError("--max_epochs and --time_budget must be >= 0")
-        if self.max_epochs == 0 and self.max_steps == 0 and self.time_budget == 0:
+        if self.epoch_limit == 0 and self.max_steps == 0 and self.time_budget == 0:
             raise UserError("no stop condition: set --max_epochs, --max_steps or --time_budget")
         for flag, value, known in (("layout", self.layout, LAYOUTS), ("strategy", self.strategy, STRATEGIES),
                                    ("lr_schedule", self.lr_schedule, LR_SCHEDULES), ("matmul_dtype", self.matmul_dtype, MATMUL_DTYPES)):
             if value not in known:
                 raise UserError(f"--{flag} {value!r} is not known; use one of {', '.join(known)}")
-        from tfcharrnn.paths import NAMES
+        from tfcharrnn.training.train_path import NAMES, for_flags, is_known
 
-        if self.kernel not in ("auto",) + NAMES:
-            raise UserError(f"--kernel {self.kernel!r} is not known; use auto or one of {', '.join(NAMES)}")
+        if not is_known(self.train_path):
+            raise UserError(f"--train_path {self.train_path!r} is not known; use auto or one of {', '.join(NAMES)}")
+        if self.train_path != "auto":
+            for_flags(self.train_path, self.matmul_dtype)  # a path without a bfloat16 form: UserError
         if not 0 < self.lr_decay <= 1:
             raise UserError(f"--lr_decay must be in (0, 1], got {self.lr_decay}")
         if not 0 <= self.min_lr_frac <= 1:
             raise UserError(f"--min_lr_frac must be in [0, 1], got {self.min_lr_frac}")
+
+    @property
+    def epoch_limit(self) -> float:
+        """The epochs to stop after (0: no limit): --max_epochs when given, else DEFAULT_MAX_EPOCHS,
+        or no limit when --time_budget is set: a time budget alone means "train for that long" (the
+        default limit would end a 15-minute run on a small corpus after a few minutes)."""
+        if self.max_epochs is not None:
+            return self.max_epochs
+        return 0.0 if self.time_budget else DEFAULT_MAX_EPOCHS
 
     def model_config(self, vocab_size: int) -> ModelConfig:
         """The model these flags describe, for a corpus with ``vocab_size`` characters."""
@@ -109,6 +119,21 @@ class TrainConfig(ModelFields):
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """From a checkpoint's train_config (meta.json), older spellings included."""
+        return cls(**cls.current_names(d))
+
+    @staticmethod
+    def current_names(d: dict) -> dict:
+        """``d`` (all or some fields) with the older fields that chose the training path (kernel,
+        fused false, jit) as the one field train_path."""
+        d = dict(d)
+        kernel, fused, jit = d.pop("kernel", "auto"), d.pop("fused", True), d.pop("jit", False)
+        if "train_path" not in d and (kernel != "auto" or not fused or jit):
+            d["train_path"] = kernel if kernel != "auto" else "keras" if not fused else "xla"
+        return d
 
 
 def learning_rate(cfg: TrainConfig, step: int, epoch: float, elapsed_s: float) -> float:
@@ -122,8 +147,8 @@ def learning_rate(cfg: TrainConfig, step: int, epoch: float, elapsed_s: float) -
         progress = 0.0
         if cfg.max_steps:
             progress = max(progress, step / cfg.max_steps)
-        if cfg.max_epochs:
-            progress = max(progress, epoch / cfg.max_epochs)
+        if cfg.epoch_limit:
+            progress = max(progress, epoch / cfg.epoch_limit)
         if cfg.time_budget:
             progress = max(progress, elapsed_s / (cfg.time_budget * 60.0))
         progress = min(1.0, progress)
