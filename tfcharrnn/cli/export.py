@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import os
 
+from tfcharrnn import onednn
 from tfcharrnn.cli.flags import export_parser
 from tfcharrnn.errors import run_cli
 
 
 def main(argv=None) -> int:
     args = export_parser().parse_args(argv)
+    onednn.apply()  # before TensorFlow's import
     from tfcharrnn.export import export_checkpoint
 
     if args.cpu:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 
+from tfcharrnn import onednn
 from tfcharrnn.cli.flags import sample_parser
 from tfcharrnn.errors import run_cli
 from tfcharrnn.sample_settings import check_sample_settings
@@ -59,6 +60,7 @@ def _tflite_texts(args) -> list[str]:
 
 
 def _checkpoint_texts(args) -> list[str]:
+    onednn.apply()  # before TensorFlow's import
     from tfcharrnn.training import configure_devices
 
     configure_devices(cpu=args.cpu)
