@@ -144,3 +144,29 @@ def test_the_trainer_front_end_sets_the_variable_before_tensorflow_is_imported(t
     assert (result["rc"], result["env"], result["tensorflow"]) == (0, "0", False), result
     start = [line for line in p.stdout.splitlines() if line.startswith("training: path whole-batch")]
     assert start and "oneDNN off (measured on this machine earlier: 0.97x with it, not faster" in start[0], p.stdout
+
+
+def test_the_benchmarks_forced_peers_get_their_own_process_and_variable():
+    from benchmarks.sections import _train_spec
+
+    for peer, value in (("tfcharrnn-onednn-on", "1"), ("tfcharrnn-onednn-off", "0")):
+        spec = _train_spec(peer)
+        assert spec == {"peer": "train-tfcharrnn", "path": None, "env": {onednn.VARIABLE: value}, "process": peer}
+
+
+@pytest.mark.slow
+def test_the_benchmark_reports_the_setting_and_runs_the_forced_peers_under_theirs(tmp_path):
+    """bench.py prints oneDNN's state with the CPU; its forced peers train under the setting their name says."""
+    out = tmp_path / "out"
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "bench.py"), "--quick", "--only", "train", "--train-peers",
+                        "tfcharrnn,tfcharrnn-onednn-on,tfcharrnn-onednn-off", "--out", str(out), "--tmp-dir", str(tmp_path)],
+                       capture_output=True, text=True, timeout=900, cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    with open(out / "bench.json") as f:
+        results = json.load(f)
+    assert results["machine"]["onednn"].startswith("oneDNN ") and results["machine"]["onednn"] in (out / "bench.md").read_text()
+    assert any(line.startswith("machine: ") and "oneDNN" in line for line in p.stdout.splitlines())
+    (entry,) = results["train"].values()
+    assert entry["peers"]["tfcharrnn-onednn-on"]["threads"]["onednn"] is True
+    assert entry["peers"]["tfcharrnn-onednn-off"]["threads"]["onednn"] is False
+    assert "oneDNN forced off (TF_ENABLE_ONEDNN_OPTS=0): path " in entry["peers"]["tfcharrnn-onednn-off"]["label"]
