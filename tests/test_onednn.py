@@ -64,8 +64,12 @@ def test_the_users_variable_wins():
 
 
 def test_once_tensorflow_is_imported_its_own_answer_is_reported():
-    d = onednn.decide(AVX2, {}, MEASURED_ON, tf_enabled=False, system=LINUX)
-    assert (d.enabled, d.setting) == (False, None) and "imported before" in d.why
+    d = onednn.decide(AVX2, {}, MEASURED_ON, tf_enabled=False, system=LINUX)  # the cache says on, but TensorFlow already runs off
+    assert (d.enabled, d.setting) == (False, None) and d.why == "TensorFlow's default on this CPU"
+    late = onednn.decide(AVX2, {onednn.VARIABLE: "1"}, None, tf_enabled=False, system=LINUX)  # set after TensorFlow's import
+    assert (late.enabled, late.setting) == (False, None) and "imported before" in late.why
+    ours = onednn.decide(AVX2, {onednn.VARIABLE: "1", onednn.SET_BY_US: "1"}, None, tf_enabled=True, system=LINUX)
+    assert ours.describe() == "oneDNN on (TF_ENABLE_ONEDNN_OPTS=1, set by tfcharrnn before TensorFlow's import)"
 
 
 def test_a_decision_measured_on_a_busy_machine_is_measured_again_when_quiet():

@@ -99,9 +99,13 @@ def decide(info: dict, env, entry: dict | None, tf_enabled: bool | None = None, 
     already imported, and the load (machine.busy_load(); an entry measured on a busy machine is
     not used on a quiet one). None: nothing decides it yet, measure (``probe``) and ask again."""
     user = user_setting(env)
-    if tf_enabled is not None:
-        why = f"{VARIABLE}={user}" if user is not None else \
-              "set by tfcharrnn before TensorFlow's import" if env.get(VARIABLE) is not None else "TensorFlow was imported before tfcharrnn decided"
+    if tf_enabled is not None:  # TensorFlow has read the variable: report what it runs, never what a decision would say
+        if parse(env.get(VARIABLE)) == tf_enabled:
+            why = f"{VARIABLE}={env[VARIABLE]}" + ("" if user is not None else ", set by tfcharrnn before TensorFlow's import")
+        elif env.get(VARIABLE) is None and tf_default(info, system) == tf_enabled:
+            why = "TensorFlow's default on this CPU"
+        else:
+            why = "as TensorFlow runs it: it was imported before this was decided"
         return Decision(tf_enabled, why)
     if user is not None:
         if parse(user) is None:
@@ -128,7 +132,8 @@ def usable(entry, load: float | None) -> bool:
 def from_entry(entry: dict, fresh: bool = False) -> Decision:
     where = "measured now" if fresh else "measured on this machine earlier"
     if entry.get("failed"):
-        return Decision(False, f"TensorFlow's default on this CPU; measuring failed: {entry['failed']}")
+        return Decision(False, f"TensorFlow's default on this CPU; measuring failed ({str(entry['failed'])[:160]}); "
+                               f"delete {CACHE_FILE} to measure again")
     on, speedup = entry["enabled"], entry.get("speedup", float("nan"))
     verdict = f"{speedup:.2f}x faster with it" if on else f"{speedup:.2f}x with it, not faster"
     return Decision(on, f"{where}: {verdict}; TensorFlow's default here is off", "1" if on else "0")
