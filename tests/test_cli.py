@@ -107,16 +107,17 @@ def test_sample_missing_checkpoint(tmp_path):
     assert p.returncode == 2 and "no tfcharrnn checkpoint" in p.stderr
 
 
-@pytest.mark.parametrize("argv, epochs", [
-    ([], 10.0),                                        # the default epoch limit
-    (["--time_budget", "15"], 0.0),                    # a time budget alone: train for that long
-    (["--time_budget", "15", "--max_epochs", "2"], 2.0),  # both given: both apply
-    (["--max_epochs", "0", "--max_steps", "5"], 0.0),
+@pytest.mark.parametrize("argv, epochs, minutes", [
+    ([], 0.0, 12.0),                                       # no stop flag: the default budget of 12 minutes
+    (["--time_budget", "15"], 0.0, 15.0),                  # a time budget alone: train for that long
+    (["--time_budget", "15", "--max_epochs", "2"], 2.0, 15.0),  # both given: both apply
+    (["--max_epochs", "3"], 3.0, 0.0),                     # any stop flag replaces the default budget
+    (["--max_epochs", "0", "--max_steps", "5"], 0.0, 0.0),
 ])
-def test_time_budget_lifts_the_default_epoch_limit(argv, epochs):
+def test_a_stop_flag_replaces_the_default_budget(argv, epochs, minutes):
     from tfcharrnn.cli.flags import train_parser
     from tfcharrnn.cli.train import train_config
 
     cfg = train_config(train_parser().parse_args(argv))
     cfg.validate()
-    assert cfg.epoch_limit == epochs
+    assert (cfg.epoch_limit, cfg.minutes_limit) == (epochs, minutes)

@@ -102,14 +102,18 @@ def _train_data(p, d):
 def _train_model(p, d):
     from tfcharrnn.config import MODEL_KINDS
 
+    recipe = "default: the recipe's, from the budget and the corpus (README: Training)"
     g = p.add_argument_group("model")
     g.add_argument("--model", choices=MODEL_KINDS, default=d.model, help="recurrent cell")
-    g.add_argument("--hidden_size", "--rnn_size", dest="hidden_size", type=integer, default=d.hidden_size, help="units per layer")
-    g.add_argument("--num_layers", type=integer, default=d.num_layers, help="stacked recurrent layers")
+    g.add_argument("--hidden_size", "--rnn_size", dest="hidden_size", type=integer, default=d.hidden_size, help=f"units per layer; {recipe}")
+    g.add_argument("--num_layers", type=integer, default=d.num_layers, help=f"stacked recurrent layers; {recipe}")
     g.add_argument("--embedding_size", "--wordvec_size", dest="embedding_size", type=integer, default=d.embedding_size, help="character embedding width")
-    g.add_argument("--dropout", type=number, default=d.dropout, help="dropout between layers (training only)")
+    g.add_argument("--dropout", type=number, default=d.dropout, help=f"dropout between layers (training only); {recipe}")
     g.add_argument("--weight_drop", type=number, default=d.weight_drop,
-                   help="DropConnect on the recurrent kernels, one mask per batch (AWD-LSTM; training only)")
+                   help=f"DropConnect on the recurrent kernels, one mask per batch (AWD-LSTM; training only); {recipe}")
+    for action in g._group_actions:
+        if action.default is None:
+            action.doc_default = "recipe"
 
 
 class PathAlias(argparse.Action):
@@ -137,8 +141,9 @@ def _train_optimisation(p, d):
     g.add_argument("--lr_decay_after", "--learning_rate_decay_after", dest="lr_decay_after", type=number, default=d.lr_decay_after, help="exp schedule: first epoch to decay")
     g.add_argument("--min_lr_frac", type=number, default=d.min_lr_frac, help="cosine schedule: final learning rate as a fraction")
     g.add_argument("--warmup_steps", type=integer, default=d.warmup_steps, help="linear warm-up steps")
-    g.add_argument("--weight_decay", type=number, default=d.weight_decay,
-                   help="decoupled weight decay (AdamW) per unit of learning rate; biases excluded")
+    decay = g.add_argument("--weight_decay", type=number, default=d.weight_decay,
+                           help="decoupled weight decay (AdamW) per unit of learning rate; biases excluded; default: the recipe's")
+    decay.doc_default = "recipe"
     g.add_argument("--grad_clip", type=number, default=d.grad_clip, help="clip gradients to this global norm")
     g.add_argument("--train_path", "--kernel", dest="train_path", type=lambda name: ALIASES.get(name, name), choices=("auto",) + NAMES,
                    default=d.train_path,
@@ -154,14 +159,16 @@ def _train_optimisation(p, d):
 
 
 def _train_stopping(p, d):
-    from tfcharrnn.training.config import DEFAULT_MAX_EPOCHS
+    from tfcharrnn.training.config import DEFAULT_TIME_BUDGET
 
     g = p.add_argument_group("stopping")
-    epochs = g.add_argument("--max_epochs", type=number, default=d.max_epochs,
-                            help=f"stop after this many epochs (0 = no limit; default {DEFAULT_MAX_EPOCHS:g}, or no limit when --time_budget is set)")
-    epochs.doc_default = f"{DEFAULT_MAX_EPOCHS:g} (0 with --time_budget)"  # None: TrainConfig.epoch_limit decides
+    g.add_argument("--max_epochs", type=number, default=d.max_epochs, help="stop after this many epochs (0 = no limit)")
     g.add_argument("--max_steps", type=integer, default=d.max_steps, help="stop after this many steps (0 = no limit)")
-    g.add_argument("--time_budget", type=number, default=d.time_budget, help="stop after this many minutes (0 = no limit)")
+    budget = g.add_argument("--time_budget", type=number, default=d.time_budget,
+                            help=f"stop after this many minutes (0 = no limit); with no stop flag at all, {DEFAULT_TIME_BUDGET:g}")
+    budget.doc_default = f"{DEFAULT_TIME_BUDGET:g} (none with another stop flag)"  # None: TrainConfig.minutes_limit decides
+    g.add_argument("--patience", type=integer, default=d.patience,
+                   help="stop early after this many validations in a row without a new best (0 = never); the best checkpoint is the result")
 
 
 def _train_reporting(p, d):
