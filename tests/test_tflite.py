@@ -27,7 +27,7 @@ from tfcharrnn import rng  # noqa: E402
 from tfcharrnn.bench.litert import bench_tflite, quantization_report  # noqa: E402
 from tfcharrnn.config import ModelConfig  # noqa: E402
 from tfcharrnn.errors import UserError  # noqa: E402
-from tfcharrnn.litert_sampler import LiteRTModel, generate_ids, model_ops, sample_text, vocab_json_path  # noqa: E402
+from tfcharrnn.litert_sampler import LiteRTModel, generate_ids, sample_text, vocab_json_path  # noqa: E402
 from tfcharrnn.model import CharRNN  # noqa: E402
 from tfcharrnn.sampling import Generator, pick  # noqa: E402
 from tfcharrnn.tflite_export import (  # noqa: E402
@@ -36,6 +36,7 @@ from tfcharrnn.tflite_export import (  # noqa: E402
     compare_step,
     convert,
     export_tflite,
+    model_ops,
     tflite_functions,
 )
 from tfcharrnn.vocab import Vocabulary  # noqa: E402

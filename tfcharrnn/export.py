@@ -69,13 +69,6 @@ EXTRA = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"
 
 
-def build_serving_module(model, vocab, max_new_chars: int = MAX_NEW_CHARS):
-    """The tf.Module that export_saved_model saves (tfcharrnn.serving.ServingModule)."""
-    from tfcharrnn.serving import build_serving_module as build
-
-    return build(model, vocab, max_new_chars)
-
-
 # ---------------------------------------------------------------------------------------------
 # graph inspection
 
@@ -153,6 +146,7 @@ def export_saved_model(model, vocab, name: str, *, base_dir: str = "saved_models
     import tensorflow as tf
 
     from tfcharrnn.files import atomic_write_bytes, check_name, new_temp_dir, publish_dir
+    from tfcharrnn.serving import build_serving_module
 
     log = log or (lambda *_: None)
     check_name(name, "it becomes the directory and the URL /v1/models/NAME")

@@ -29,7 +29,8 @@ The vocabulary comes from the model's `vocabulary` signature (ids 0..V-1 in, V =
 step's logits) as int32 Unicode code points (the stock runtime has no string ops) plus
 `byte_mode` ([1]): 1 means each code point is one byte of UTF-8 text (tfcharrnn's --byte_mode).
 NAME.vocab.json beside the model holds the same list; when it is there it is checked against
-the model.
+the model. What a .tflite holds (its ops, the runtime it needs) is read on the exporter's side,
+tfcharrnn.tflite_export.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from ai_edge_litert import schema_py_generated as _schema
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from tfcharrnn import rng
@@ -63,55 +63,6 @@ def vocab_from_code_points(code_points, byte_mode) -> Vocabulary:
 
 def vocab_to_code_points(vocab: Vocabulary) -> tuple[np.ndarray, int]:
     return np.array([ord(c) for c in vocab.chars], dtype=np.int32), int(vocab.mode == "bytes")
-
-
-# ---------------------------------------------------------------------------------------------
-# what is inside a .tflite (flatbuffer walk, no interpreter needed)
-
-
-def model_ops(model) -> dict[str, int]:
-    """Operator name -> count over every subgraph (IF branches included).
-
-    ``model`` is a path or the file's bytes. A custom op (Flex ops included) is reported as
-    ``CUSTOM:<name>``, e.g. ``CUSTOM:FlexStringSplit``.
-    """
-    data = _read_bytes(model)
-    m = _schema.Model.GetRootAs(data, 0)
-    names = {v: k for k, v in vars(_schema.BuiltinOperator).items() if not k.startswith("_")}
-    codes = []
-    for i in range(m.OperatorCodesLength()):
-        oc = m.OperatorCodes(i)
-        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
-        if code == _schema.BuiltinOperator.CUSTOM:
-            custom = oc.CustomCode()
-            codes.append("CUSTOM:" + (custom.decode() if isinstance(custom, bytes) else str(custom)))
-        else:
-            codes.append(names.get(code, f"UNKNOWN_{code}"))
-    counts: dict[str, int] = {}
-    for s in range(m.SubgraphsLength()):
-        sub = m.Subgraphs(s)
-        for j in range(sub.OperatorsLength()):
-            name = codes[sub.Operators(j).OpcodeIndex()]
-            counts[name] = counts.get(name, 0) + 1
-    return counts
-
-
-def min_runtime_version(model) -> str | None:
-    """The oldest TFLite / LiteRT runtime the converter says runs the file (e.g. "2.5.0")."""
-    m = _schema.Model.GetRootAs(_read_bytes(model), 0)
-    for i in range(m.MetadataLength()):
-        md = m.Metadata(i)
-        if md.Name() in (b"min_runtime_version", "min_runtime_version"):
-            buf = m.Buffers(md.Buffer())
-            return bytes(buf.DataAsNumpy()).rstrip(b"\0").decode("ascii") if buf.DataLength() else None
-    return None
-
-
-def _read_bytes(model) -> bytes:
-    if isinstance(model, (bytes, bytearray, memoryview)):
-        return bytes(model)
-    with open(model, "rb") as f:
-        return f.read()
 
 
 # ---------------------------------------------------------------------------------------------
