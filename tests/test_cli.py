@@ -57,7 +57,9 @@ def test_sample_strategies_and_batches(trained_run):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--temperature", "0"], "--temperature must be > 0"),
+        (["--temperature", "-1"], "--temperature must be a finite number >= 0 (0 = greedy), got -1"),
+        (["--stop", "\\q"], "argument --stop: unknown escape \\q"),
+        (["--stop", "ebra\u6708"], "the stop string 'ebra\u6708' has 1 character(s) the model never saw: '\u6708'; the model could never"),
         (["--top_k", "-1"], "--top_k"),
         (["--top_k", "1000"], "--top_k"),
         (["--top_p", "1.5"], "--top_p"),

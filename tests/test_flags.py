@@ -206,6 +206,7 @@ SAMPLE_TABLE = """Run `scripts/sample.py`:
 | `--prime` (`--primetext`, `--start`) | random character | text |
 | `--num_samples` | 1 | samples |
 | `--print_prime` | true | print it |
+| `--stop` | none | stop strings |
 | `--temperature` | 1.0 | t |
 | `--top_k` | 0 (off) | k |
 | `--top_p` | 1.0 (off) | p |

@@ -17,6 +17,8 @@ TF-free .tflite sampler stay fast.
 from __future__ import annotations
 
 import argparse
+import os
+import re
 
 from tfcharrnn.errors import UserError
 
@@ -43,6 +45,28 @@ def number(text):
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|x[0-9a-fA-F]{2}|.|$)", re.S)
+SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "0": "\0", "'": "'", '"': '"'}
+
+
+def escaped(text):
+    """Text with backslash escapes, as a shell cannot easily pass them: \\n \\t \\r \\\\ \\0 \\xHH \\uXXXX \\UXXXXXXXX."""
+
+    def one(m):
+        code = m.group(1)
+        if code in SIMPLE_ESCAPES:
+            return SIMPLE_ESCAPES[code]
+        if len(code) > 1:
+            try:
+                return chr(int(code[1:], 16))
+            except (ValueError, OverflowError):
+                pass
+        shown = "\\" + code if code else "a trailing backslash"
+        raise argparse.ArgumentTypeError(f"unknown escape {shown} in {text!r}; use \\n, \\t, \\r, \\\\, \\xHH, \\uXXXX or \\UXXXXXXXX")
+
+    return ESCAPE.sub(one, text)
 
 
 def boolean(text):
@@ -204,6 +228,8 @@ def _train_system(p, d):
 
 
 def sample_parser() -> argparse.ArgumentParser:
+    from tfcharrnn.sample_settings import MAX_STOP_CHARS
+
     p = Parser(prog="sample.py", description="Generate text from a checkpoint, a run directory or a .tflite model.",
                formatter_class=HELP_FORMAT)
     p.add_argument("checkpoint", help="checkpoint directory, run directory (uses best.json, else latest.json), or NAME.tflite")
@@ -212,11 +238,14 @@ def sample_parser() -> argparse.ArgumentParser:
     g.add_argument("--prime", "--primetext", "--start", dest="prime", default="", help="text to read before generating (default: a random character)")
     g.add_argument("--num_samples", type=integer, default=1, help="independent samples, generated as one batch")
     g.add_argument("--print_prime", type=boolean, default=True, help="print the prime before each sample")
+    g.add_argument("--stop", type=escaped, action="append", default=None, metavar="STRING",
+                   help="end a sample where the generated text completes STRING (not printed; repeat for several; "
+                        f"escapes such as \\n understood; at most {MAX_STOP_CHARS} characters)")
     g = p.add_argument_group("strategy")
-    g.add_argument("--temperature", type=number, default=1.0, help="> 0; lower is more conservative")
+    g.add_argument("--temperature", type=number, default=1.0, help=">= 0; lower is more conservative (0 = greedy)")
     g.add_argument("--top_k", type=integer, default=0, help="sample among the k most likely characters (0 = off)")
     g.add_argument("--top_p", type=number, default=1.0, help="nucleus sampling: smallest set with this probability (1 = off)")
-    g.add_argument("--greedy", "--sample0", dest="greedy", action="store_true", help="always take the most likely character")
+    g.add_argument("--greedy", "--sample0", dest="greedy", action="store_true", help="always take the most likely character (= --temperature 0)")
     g.add_argument("--seed", type=integer, default=123, help="same seed, same text")
     g = p.add_argument_group("system")
     g.add_argument("--cpu", action="store_true", help="hide GPUs")

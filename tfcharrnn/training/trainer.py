@@ -245,19 +245,13 @@ class Trainer:
 
     # --- evaluation, samples, checkpoints --------------------------------------------------------
     def evaluate(self, ids) -> float | None:
-        """Mean nats per character of ``ids``: 64 contiguous rows, the state carried along each."""
-        from tfcharrnn.scoring import score_layout
+        """Mean nats per character of ``ids``: 64 contiguous rows, the state carried along each
+        (tfcharrnn.scoring, the one layout and loop every runtime scores a text with)."""
+        from tfcharrnn.scoring import score_ids
 
         if len(ids) < 2:
             return None
-        x, y, w = score_layout(ids, rows=64)
-        state = self.model.initial_state(x.shape[0])
-        total = 0.0
-        for j in range(0, x.shape[1], self.cfg.seq_length):
-            cut = slice(j, j + self.cfg.seq_length)
-            loss_sum, state = self.steps.evaluate(x[:, cut], y[:, cut], w[:, cut], state)
-            total += float(loss_sum)
-        return total / float(w.sum())
+        return score_ids(self.steps.evaluate, self.model.initial_state, ids, rows=64, chunk=self.cfg.seq_length).mean
 
     def _validate(self) -> float | None:
         """The validation loss, reported (None without a validation split)."""
