@@ -186,7 +186,8 @@ def _train_stopping(p, d):
     from tfcharrnn.training.config import DEFAULT_TIME_BUDGET
 
     g = p.add_argument_group("stopping")
-    g.add_argument("--max_epochs", type=number, default=d.max_epochs, help="stop after this many epochs (0 = no limit)")
+    epochs = g.add_argument("--max_epochs", type=number, default=d.max_epochs, help="stop after this many epochs (0 = no limit)")
+    epochs.doc_default = "none"
     g.add_argument("--max_steps", type=integer, default=d.max_steps, help="stop after this many steps (0 = no limit)")
     budget = g.add_argument("--time_budget", type=number, default=d.time_budget,
                             help=f"stop after this many minutes (0 = no limit); with no stop flag at all, {DEFAULT_TIME_BUDGET:g}")
