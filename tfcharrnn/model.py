@@ -6,8 +6,8 @@
     logits, state = model(ids)                  # ids (B, T) int -> logits (B, T, V), state (B, S, H)
     logits, state = model(ids, state)           # carry the state on (truncated BPTT, prompts)
     logits, state = model.next(ids[:, 0], state)  # one step: (B,) -> (B, V): the sampling seam
-    model.save("m.keras"); keras.saving.load_model("m.keras")   # Keras' own format also works (tfcharrnn's
-                                                # checkpoints, tfcharrnn.checkpoint, stay the default)
+    model.save("m.keras"); keras.saving.load_model("m.keras")   # Keras' format too (importing this module
+                                                # registers CharRNN); tfcharrnn.checkpoint stays the default
 
 The recurrent state is one float tensor of shape (B, S, H), S = num_layers x (2 for LSTM's
 (h, c), 1 otherwise), layer-major: [h0, c0, h1, c1, ...]. One tensor is simple to carry in a
