@@ -21,10 +21,11 @@ is fetched at run time. docs/web.md has the page, the sampler's API and what is 
 
 Two sources. The page's own files are the checkout's web/, which a wheel ships as
 tfcharrnn/assets/web/ (setup.py), with the package.json and package-lock.json that pin the
-runtime. The runtime (about 38 MB of npm packages, WebAssembly mostly: most of a wheel) is not shipped: npm
-installs it, and it is copied from its node_modules/ (runtime_dir: --litert_js DIR, else
-$TFCHARRNN_LITERT_JS, else web/ in a checkout, else ~/.cache/tfcharrnn/litert-js). Its versions
-must be the pinned ones, the only ones the page is tested with.
+runtime. The runtime (about 38 MB of npm packages, mostly WebAssembly: far more than the rest of
+the wheel) is not shipped: npm installs it, and it is copied from its node_modules/ (runtime_dir:
+--litert_js DIR, else $TFCHARRNN_LITERT_JS, else web/ in a checkout, else
+~/.cache/tfcharrnn/litert-js). Its versions must be the pinned ones, the only ones the page is
+tested with.
 
 Like the SavedModel exporter, the folder is written under a temporary name beside its final
 place and renamed when complete.
