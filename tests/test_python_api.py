@@ -68,15 +68,18 @@ def test_generate_is_what_sample_prints(tiny_checkpoint, capsys):
     model = tfcharrnn.load(tiny_checkpoint)
     assert isinstance(model, tfcharrnn.LanguageModel) and model.path.startswith(tiny_checkpoint)
     text = model.generate("ROMEO:", length=60, temperature=0.8, top_k=10, seed=7)
-    greedy = model.generate("ROMEO:", length=60, greedy=True)
-    assert len(text) == 60 and text != greedy
+    greedy = model.generate("ROMEO:", length=60, temperature=0)
+    stopped = model.generate("ROMEO:", length=300, temperature=0.8, seed=7, stop=["e"])
+    assert len(text) == 60 and text != greedy and len(stopped) < 300 and "e" not in stopped
     capsys.readouterr()
     main([tiny_checkpoint, "--prime", "ROMEO:", "--length", "60", "--temperature", "0.8", "--top_k", "10", "--seed", "7"])
     assert capsys.readouterr().out == "ROMEO:" + text + "\n"
     main([tiny_checkpoint, "--prime", "ROMEO:", "--length", "60", "--greedy"])
     assert capsys.readouterr().out == "ROMEO:" + greedy + "\n"
-    with pytest.raises(UserError, match="--temperature must be > 0"):
-        model.generate("ROMEO:", temperature=0)
+    main([tiny_checkpoint, "--prime", "ROMEO:", "--length", "300", "--temperature", "0.8", "--seed", "7", "--stop", "e"])
+    assert capsys.readouterr().out == "ROMEO:" + stopped + "\n"
+    with pytest.raises(UserError, match="--temperature must be"):
+        model.generate("ROMEO:", temperature=-1)
     with pytest.raises(UserError, match="not in the vocabulary|unknown|never"):
         model.generate("\u2603", length=5)
 

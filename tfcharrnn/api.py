@@ -31,17 +31,19 @@ class LanguageModel:
         return f"LanguageModel({c.num_layers}x{c.hidden_size} {c.model}, vocabulary {self.vocab.size}, path={self.path!r})"
 
     def generate(self, prompt: str = "", length: int = 200, *, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                 greedy: bool = False, seed: int = 123) -> str:
+                 seed: int = 123, stop=()) -> str:
         """The text that follows ``prompt`` (not included): what `scripts/sample.py --prime PROMPT` prints
-        after the prompt, with the same settings and seed."""
-        from tfcharrnn.sample_settings import check_sample_settings
+        after the prompt, with the same settings and seed. temperature 0 is greedy; ``stop``: strings
+        that end the text (not included; tfcharrnn.sample_settings has the rule)."""
+        from tfcharrnn.sample_settings import check_sample_settings, encode_stops
         from tfcharrnn.sampling import Generator
 
-        check_sample_settings(self.vocab.size, length=length, temperature=temperature, greedy=greedy, top_k=top_k, top_p=top_p)
+        check_sample_settings(self.vocab.size, length=length, temperature=temperature, top_k=top_k, top_p=top_p)
+        encode_stops(self.vocab, stop)
         if self._generator is None:
             self._generator = Generator(self.model, self.vocab)  # compiles once; later calls reuse it
-        return self._generator.sample_text(prompt, length, seed=seed, temperature=0.0 if greedy else temperature,
-                                           top_k=top_k, top_p=top_p)[0]
+        return self._generator.sample_text(prompt, length, seed=seed, temperature=temperature, top_k=top_k, top_p=top_p,
+                                           stop=stop)[0]
 
     def export(self, name: str, base_dir: str = "saved_models", **options) -> dict:
         """``base_dir/name/VERSION/`` as `scripts/export.py --name NAME` writes it; options are
