@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import types
@@ -177,7 +176,8 @@ def open_page(browser):
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_page_text_equals_sample_py_and_python_litert(kind, models, open_page, tmp_path):
-    from tfcharrnn.litert_sampler import LiteRTModel, sample_text
+    from helpers.stops import apply_stops
+    from tfcharrnn.litert_sampler import LiteRTModel, sample, sample_text
     from benchmarks.web import page_generate
 
     m = models[kind]
@@ -197,6 +197,17 @@ def test_page_text_equals_sample_py_and_python_litert(kind, models, open_page, t
         assert got["chars_per_s"] > 0
         status = page.text_content("#status")
         assert f"{LENGTH} characters" in status and "chars/s" in status, status
+    # a stop string taken from the sampled text: the page ends where the Python sampler does, and says so
+    run = RUNS[kind][-1]
+    stop = got["text"][100:102]
+    page.fill("#stop-at", stop.replace("\\", "\\\\").replace("\n", "\\n"))
+    stopped = page_generate(page, length=LENGTH, **run)
+    end = page.evaluate("[document.body.dataset.finishReason, Number(document.body.dataset.newChars)]")
+    want = sample(lite, run["prime"], LENGTH, seed=run["seed"], temperature=run["temperature"], top_k=run["top_k"], top_p=run["top_p"],
+                  stop=[stop])[0]
+    assert (stopped["text"], *end) == tuple(want) == apply_stops(got["text"], [stop]) and want.finish_reason == "stop"
+    assert stopped["chars"] == len(want.text) and "ended at the stop string" in page.text_content("#status")
+    page.fill("#stop-at", "")
     assert page.text_content("#prime-echo") == RUNS[kind][-1]["prime"]
     shot = tmp_path / f"web-{kind}.png"
     page.screenshot(path=str(shot), full_page=True)
@@ -251,28 +262,57 @@ def test_messages_for_unknown_characters_and_bad_settings(models, open_page):
     assert page.text_content("#generated") == ""
 
     bad = [
-        (dict(temperature="0"), "Temperature must be > 0, got 0; tick Greedy"),
-        (dict(temperature="-1"), "Temperature must be > 0, got -1"),
+        (dict(temperature="-1"), "Temperature must be a finite number >= 0 (0 = greedy), got -1."),
+        (dict(**{"stop-at": "a\u2603"}), "Stop at: the stop string 'a\u2603' has 1 character(s) the model never saw: '\u2603'"),
+        (dict(**{"stop-at": "e" * 65}), "Stop at: the stop string is 65 characters long; a stop string is at most 64 characters."),
+        (dict(**{"stop-at": "\\q"}), "Stop at: unknown escape \\q"),
         (dict(**{"top-p": "0"}), "Top-p must be in (0, 1], got 0"),
         (dict(**{"top-p": "1.5"}), "Top-p must be in (0, 1], got 1.5"),
         (dict(**{"top-k": "-1"}), "Top-k must be between 0 (off) and the vocabulary size"),
         (dict(length="-5"), "Length must be >= 0, got -5"),
         (dict(seed="1.5"), "Seed must be a whole number"),
     ]
-    good = dict(prime="ROMEO:", length="20", temperature="0.8", seed="1", **{"top-k": "0", "top-p": "1"})
+    good = dict(prime="ROMEO:", length="20", temperature="0.8", seed="1", **{"top-k": "0", "top-p": "1", "stop-at": ""})
     for change, expected in bad:
         _submit(page, greedy=False, **{**good, **change})
         page.wait_for_function("(t) => document.getElementById('message').textContent.includes(t)", arg=expected, timeout=10_000)
         assert page.is_visible("#message")
         assert page.evaluate("document.body.dataset.state") == "ready"
 
-    # temperature 0 is fine with Greedy ticked (the CLI's --greedy), and the message goes away
+    # temperature 0 is greedy (as --temperature 0 and --greedy are in scripts/sample.py), and the message goes away
     _submit(page, greedy=False, **{**good, "temperature": "0"})
-    page.wait_for_function("document.getElementById('message').textContent.includes('got 0; tick Greedy')", timeout=10_000)
-    _submit(page, greedy=True)
     page.wait_for_function("document.body.dataset.state === 'done'", timeout=30_000)
     assert not page.is_visible("#message")
-    assert len(page.text_content("#generated")) == 20
+    zero = page.text_content("#generated")
+    _submit(page, greedy=True)
+    page.wait_for_function("document.body.dataset.state === 'done'", timeout=30_000)
+    assert len(zero) == 20 and page.text_content("#generated") == zero
+
+    # sampler.js itself: the same refusals as the Python samplers, and a stop string at the cap is fine
+    from tfcharrnn.litert_sampler import LiteRTModel, sample
+
+    got = page.evaluate("""async () => {
+        const m = await import('./sampler.js');
+        const manifest = await (await fetch('model.json')).json();
+        const s = await m.loadSampler(manifest.model, {wasm: manifest.wasm});
+        const errors = [];
+        for (const options of [{stop: ['e'.repeat(65)]}, {stop: ['\u2603']}, {temperature: -1}, {temperature: NaN}]) {
+          try { await s.sample('', 5, options); errors.push(null); } catch (e) { errors.push(`${e.name}: ${e.message}`); }
+        }
+        const ok = await s.sample('ROMEO', 30, {stop: ['e'.repeat(64), ''], temperature: 0});
+        s.delete();
+        return {errors, ok, max: m.MAX_STOP_CHARS, unescaped: m.unescape('a\\\\nb\\\\t\\\\\\\\\\\\u2603')};
+    }""")
+    from tfcharrnn.sample_settings import MAX_STOP_CHARS
+
+    assert got["max"] == MAX_STOP_CHARS and got["unescaped"] == "a\nb\t\\\u2603"
+    assert got["errors"] == ["RangeError: the stop string is 65 characters long; a stop string is at most 64 characters",
+                             "RangeError: the stop string '\u2603' has 1 character(s) the model never saw: '\u2603'; "
+                             "the model could never generate it, so leave them out",
+                             "RangeError: temperature must be a finite number >= 0 (0 = greedy), got -1",
+                             "RangeError: temperature must be a finite number >= 0 (0 = greedy), got NaN"]
+    want = sample(LiteRTModel(models["gru"].tflite), "ROMEO", 30, temperature=0.0, stop=["e" * 64, ""])[0]
+    assert got["ok"] == {"text": want.text, "finishReason": want.finish_reason, "newChars": want.new_chars}
     log.assert_clean()
 
 
@@ -329,23 +369,42 @@ def test_export_layout(models):
         assert "cdn." not in text and "https://" not in text.replace("https://www.npmjs.com/package/@litertjs/core", "")
 
 
-def test_export_without_runtime_fails_cleanly(models, tmp_path):
-    """No npm ci: one line naming the fix, exit 2, no traceback, nothing written."""
+def test_export_without_runtime_fails_cleanly(models, tmp_path, monkeypatch):
+    """No runtime where --litert_js / $TFCHARRNN_LITERT_JS points: one line naming the npm command, exit 2,
+    no traceback, nothing written. In a checkout the default is web/ (npm ci from its lock file)."""
     from tfcharrnn.errors import UserError
-    from tfcharrnn.web import PAGE_FILES, export_web_checkpoint
+    from tfcharrnn.web import export_web_checkpoint, install_command, pinned_versions, runtime_dir
 
-    bare = tmp_path / "web"
-    bare.mkdir()
-    for name in (*PAGE_FILES, "package.json", "package-lock.json"):
-        shutil.copy(os.path.join(REPO, "web", name), bare / name)
+    empty = tmp_path / "litert-js"
     base = tmp_path / "saved_models"
     proc = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "export.py"), models["gru"].checkpoint, "--name", "x",
-                           "--base_dir", str(base), "--web"], env={**_env(), "TFCHARRNN_WEB_DIR": str(bare)},
+                           "--base_dir", str(base), "--web"], env={**_env(), "TFCHARRNN_LITERT_JS": str(empty)},
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and lines[0].endswith("; run npm ci in " + str(bare) + "/"), proc.stderr
+    pins = " ".join(f"{name}@{version}" for name, version in pinned_versions().items())
+    assert len(lines) == 1 and lines[0].startswith("error: the LiteRT.js runtime is not installed in " + str(empty))
+    assert lines[0].endswith(f"; run: npm install --prefix {empty} {pins}"), proc.stderr
     assert "Traceback" not in proc.stderr
     assert not base.exists()
+    monkeypatch.delenv("TFCHARRNN_LITERT_JS", raising=False)
+    assert runtime_dir() == os.path.join(REPO, "web") and install_command(runtime_dir()).startswith("npm ci --prefix ")
     with pytest.raises(UserError, match="already exists"):  # and an existing folder is not replaced unasked
         export_web_checkpoint(models["gru"].checkpoint, models["gru"].web, "gru")
+
+
+def test_a_runtime_of_another_version_is_refused(tmp_path, monkeypatch):
+    """The page is tested with the pinned LiteRT.js only: any other version installed is an error naming the fix."""
+    from tfcharrnn.errors import UserError
+    from tfcharrnn.web import RUNTIME_FILES, check_runtime, pinned_versions
+
+    for rel in RUNTIME_FILES.values():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    for name, version in pinned_versions().items():
+        (tmp_path / "node_modules" / name / "package.json").write_text(json.dumps({"version": version}))
+    monkeypatch.setenv("TFCHARRNN_LITERT_JS", str(tmp_path))
+    assert check_runtime()["litert/core/index.js"] == str(tmp_path / "node_modules" / "@litertjs" / "core" / "dist" / "index.js")
+    (tmp_path / "node_modules" / "@litertjs" / "wasm-utils" / "package.json").write_text(json.dumps({"version": "2.6.0"}))
+    with pytest.raises(UserError, match=r"holds @litertjs/wasm-utils 2\.6\.0, but the page is tested with .*; run: npm install --prefix "):
+        check_runtime()

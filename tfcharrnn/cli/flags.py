@@ -17,6 +17,8 @@ TF-free .tflite sampler stay fast.
 from __future__ import annotations
 
 import argparse
+import os
+import re
 
 from tfcharrnn.errors import UserError
 
@@ -43,6 +45,28 @@ def number(text):
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|x[0-9a-fA-F]{2}|.|$)", re.S)
+SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "0": "\0", "'": "'", '"': '"'}
+
+
+def escaped(text):
+    """Text with backslash escapes, as a shell cannot easily pass them: \\n \\t \\r \\\\ \\0 \\xHH \\uXXXX \\UXXXXXXXX."""
+
+    def one(m):
+        code = m.group(1)
+        if code in SIMPLE_ESCAPES:
+            return SIMPLE_ESCAPES[code]
+        if len(code) > 1:
+            try:
+                return chr(int(code[1:], 16))
+            except (ValueError, OverflowError):
+                pass
+        shown = "\\" + code if code else "a trailing backslash"
+        raise argparse.ArgumentTypeError(f"unknown escape {shown} in {text!r}; use \\n, \\t, \\r, \\\\, \\xHH, \\uXXXX or \\UXXXXXXXX")
+
+    return ESCAPE.sub(one, text)
 
 
 def boolean(text):
@@ -102,14 +126,18 @@ def _train_data(p, d):
 def _train_model(p, d):
     from tfcharrnn.config import MODEL_KINDS
 
+    recipe = "default: the recipe's, from the budget and the corpus (README: Training)"
     g = p.add_argument_group("model")
     g.add_argument("--model", choices=MODEL_KINDS, default=d.model, help="recurrent cell")
-    g.add_argument("--hidden_size", "--rnn_size", dest="hidden_size", type=integer, default=d.hidden_size, help="units per layer")
-    g.add_argument("--num_layers", type=integer, default=d.num_layers, help="stacked recurrent layers")
+    g.add_argument("--hidden_size", "--rnn_size", dest="hidden_size", type=integer, default=d.hidden_size, help=f"units per layer; {recipe}")
+    g.add_argument("--num_layers", type=integer, default=d.num_layers, help=f"stacked recurrent layers; {recipe}")
     g.add_argument("--embedding_size", "--wordvec_size", dest="embedding_size", type=integer, default=d.embedding_size, help="character embedding width")
-    g.add_argument("--dropout", type=number, default=d.dropout, help="dropout between layers (training only)")
+    g.add_argument("--dropout", type=number, default=d.dropout, help=f"dropout between layers (training only); {recipe}")
     g.add_argument("--weight_drop", type=number, default=d.weight_drop,
-                   help="DropConnect on the recurrent kernels, one mask per batch (AWD-LSTM; training only)")
+                   help=f"DropConnect on the recurrent kernels, one mask per batch (AWD-LSTM; training only); {recipe}")
+    for action in g._group_actions:
+        if action.default is None:
+            action.doc_default = "recipe"
 
 
 class PathAlias(argparse.Action):
@@ -137,8 +165,9 @@ def _train_optimisation(p, d):
     g.add_argument("--lr_decay_after", "--learning_rate_decay_after", dest="lr_decay_after", type=number, default=d.lr_decay_after, help="exp schedule: first epoch to decay")
     g.add_argument("--min_lr_frac", type=number, default=d.min_lr_frac, help="cosine schedule: final learning rate as a fraction")
     g.add_argument("--warmup_steps", type=integer, default=d.warmup_steps, help="linear warm-up steps")
-    g.add_argument("--weight_decay", type=number, default=d.weight_decay,
-                   help="decoupled weight decay (AdamW) per unit of learning rate; biases excluded")
+    decay = g.add_argument("--weight_decay", type=number, default=d.weight_decay,
+                           help="decoupled weight decay (AdamW) per unit of learning rate; biases excluded; default: the recipe's")
+    decay.doc_default = "recipe"
     g.add_argument("--grad_clip", type=number, default=d.grad_clip, help="clip gradients to this global norm")
     g.add_argument("--train_path", "--kernel", dest="train_path", type=lambda name: ALIASES.get(name, name), choices=("auto",) + NAMES,
                    default=d.train_path,
@@ -154,14 +183,17 @@ def _train_optimisation(p, d):
 
 
 def _train_stopping(p, d):
-    from tfcharrnn.training.config import DEFAULT_MAX_EPOCHS
+    from tfcharrnn.training.config import DEFAULT_TIME_BUDGET
 
     g = p.add_argument_group("stopping")
-    epochs = g.add_argument("--max_epochs", type=number, default=d.max_epochs,
-                            help=f"stop after this many epochs (0 = no limit; default {DEFAULT_MAX_EPOCHS:g}, or no limit when --time_budget is set)")
-    epochs.doc_default = f"{DEFAULT_MAX_EPOCHS:g} (0 with --time_budget)"  # None: TrainConfig.epoch_limit decides
+    epochs = g.add_argument("--max_epochs", type=number, default=d.max_epochs, help="stop after this many epochs (0 = no limit)")
+    epochs.doc_default = "none"
     g.add_argument("--max_steps", type=integer, default=d.max_steps, help="stop after this many steps (0 = no limit)")
-    g.add_argument("--time_budget", type=number, default=d.time_budget, help="stop after this many minutes (0 = no limit)")
+    budget = g.add_argument("--time_budget", type=number, default=d.time_budget,
+                            help=f"stop after this many minutes (0 = no limit); with no stop flag at all, {DEFAULT_TIME_BUDGET:g}")
+    budget.doc_default = f"{DEFAULT_TIME_BUDGET:g} (none with another stop flag)"  # None: TrainConfig.minutes_limit decides
+    g.add_argument("--patience", type=integer, default=d.patience,
+                   help="stop early after this many validations in a row without a new best (0 = never); the best checkpoint is the result")
 
 
 def _train_reporting(p, d):
@@ -197,6 +229,8 @@ def _train_system(p, d):
 
 
 def sample_parser() -> argparse.ArgumentParser:
+    from tfcharrnn.sample_settings import MAX_STOP_CHARS
+
     p = Parser(prog="sample.py", description="Generate text from a checkpoint, a run directory or a .tflite model.",
                formatter_class=HELP_FORMAT)
     p.add_argument("checkpoint", help="checkpoint directory, run directory (uses best.json, else latest.json), or NAME.tflite")
@@ -205,11 +239,14 @@ def sample_parser() -> argparse.ArgumentParser:
     g.add_argument("--prime", "--primetext", "--start", dest="prime", default="", help="text to read before generating (default: a random character)")
     g.add_argument("--num_samples", type=integer, default=1, help="independent samples, generated as one batch")
     g.add_argument("--print_prime", type=boolean, default=True, help="print the prime before each sample")
+    g.add_argument("--stop", type=escaped, action="append", default=None, metavar="STRING",
+                   help="end a sample where the generated text completes STRING (not printed; repeat for several; "
+                        f"escapes such as \\n understood; at most {MAX_STOP_CHARS} characters)")
     g = p.add_argument_group("strategy")
-    g.add_argument("--temperature", type=number, default=1.0, help="> 0; lower is more conservative")
+    g.add_argument("--temperature", type=number, default=1.0, help=">= 0; lower is more conservative (0 = greedy)")
     g.add_argument("--top_k", type=integer, default=0, help="sample among the k most likely characters (0 = off)")
     g.add_argument("--top_p", type=number, default=1.0, help="nucleus sampling: smallest set with this probability (1 = off)")
-    g.add_argument("--greedy", "--sample0", dest="greedy", action="store_true", help="always take the most likely character")
+    g.add_argument("--greedy", "--sample0", dest="greedy", action="store_true", help="always take the most likely character (= --temperature 0)")
     g.add_argument("--seed", type=integer, default=123, help="same seed, same text")
     g = p.add_argument_group("system")
     g.add_argument("--cpu", action="store_true", help="hide GPUs")
@@ -252,7 +289,10 @@ def export_parser() -> argparse.ArgumentParser:
                    help="do not write assets.extra/tf_serving_warmup_requests (needs tensorflow-serving-api)")
     p.add_argument("--cpu", action="store_true", help="hide GPUs (the exported graph never needs one either way)")
     p.add_argument("--web", action="store_true", help="also write assets.extra/web/: a static page that runs the model in a browser "
-                                                  "(tfcharrnn.web; needs npm ci in web/)")
+                                                  "(tfcharrnn.web; needs the LiteRT.js runtime from npm, see --litert_js)")
+    p.add_argument("--litert_js", metavar="DIR", default=None,
+                   help="--web: the npm prefix holding node_modules/@litertjs (default: $TFCHARRNN_LITERT_JS, else web/ in a "
+                        "checkout, else ~/.cache/tfcharrnn/litert-js; a missing runtime's error names the npm command)")
     return p
 
 

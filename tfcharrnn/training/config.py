@@ -22,11 +22,16 @@ from tfcharrnn.recurrence import MATMUL_DTYPES
 from tfcharrnn.training.distribute import STRATEGIES
 
 LR_SCHEDULES = ("cosine", "exp", "constant")
-DEFAULT_MAX_EPOCHS = 10.0
+DEFAULT_TIME_BUDGET = 12.0  # minutes, when no stop flag is given: well inside 15 minutes with start-up on 2 cores
 
 
 @dataclass(frozen=True)
 class TrainConfig(ModelFields):
+    # the model (ModelFields); None = chosen by the recipe from the budget and the corpus (tfcharrnn.training.recipe)
+    hidden_size: int | None = None
+    num_layers: int | None = None
+    dropout: float | None = None
+    weight_drop: float | None = None
     # data
     train_data: str | None = None  # file, directory or glob; None = bundled Tiny Shakespeare
     encoding: str = "utf-8"
@@ -45,13 +50,14 @@ class TrainConfig(ModelFields):
     min_lr_frac: float = 0.05  # cosine: floor, as a fraction of learning_rate
     warmup_steps: int = 0
     grad_clip: float = 5.0
-    weight_decay: float = 0.0  # decoupled (AdamW), on weight matrices and embeddings, not biases
+    weight_decay: float | None = None  # decoupled (AdamW), on weight matrices and embeddings, not biases; None = the recipe's
     train_path: str = "auto"  # how a step runs (tfcharrnn.training.train_path): auto = the fastest here, timed once and cached
     matmul_dtype: str = "float32"  # the fused loops' large matmuls: float32 (exact) | bfloat16 (opt-in, faster)
     # stopping
-    max_epochs: float | None = None  # None: DEFAULT_MAX_EPOCHS, or no limit with a time budget (epoch_limit)
+    max_epochs: float | None = None  # None or 0: no limit
     max_steps: int = 0  # 0 = no limit
-    time_budget: float = 0.0  # minutes; 0 = no limit
+    time_budget: float | None = None  # minutes; None: DEFAULT_TIME_BUDGET when no stop flag is given, else no limit
+    patience: int = 3  # validations in a row without a new best before the run stops early; 0 = never
     # reporting and checkpoints
     iters_to_report: int = 50
     eval_val_every: int = 500
@@ -75,19 +81,19 @@ class TrainConfig(ModelFields):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise UserError(f"--{name} must be a positive integer, got {value}")
-        for name in ("eval_val_every", "sample_every", "max_steps", "keep_best", "stride", "warmup_steps", "sample_length"):
+        for name in ("eval_val_every", "sample_every", "max_steps", "keep_best", "stride", "warmup_steps", "sample_length", "patience"):
             if getattr(self, name) < 0:
                 raise UserError(f"--{name} must be >= 0, got {getattr(self, name)}")
         self.check_model_fields()
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise UserError(f"--learning_rate must be > 0, got {self.learning_rate}")
-        if not (0 <= self.weight_decay < 1):
+        if self.weight_decay is not None and not (0 <= self.weight_decay < 1):
             raise UserError(f"--weight_decay must be in [0, 1) (it is multiplied by the learning rate), got {self.weight_decay}")
         if not self.grad_clip > 0:
             raise UserError(f"--grad_clip must be > 0, got {self.grad_clip}")
-        if self.epoch_limit < 0 or self.time_budget < 0:
+        if self.epoch_limit < 0 or self.minutes_limit < 0:
             raise UserError("--max_epochs and --time_budget must be >= 0")
-        if self.epoch_limit == 0 and self.max_steps == 0 and self.time_budget == 0:
+        if self.epoch_limit == 0 and self.max_steps == 0 and self.minutes_limit == 0:
             raise UserError("no stop condition: set --max_epochs, --max_steps or --time_budget")
         for flag, value, known in (("layout", self.layout, LAYOUTS), ("strategy", self.strategy, STRATEGIES),
                                    ("lr_schedule", self.lr_schedule, LR_SCHEDULES), ("matmul_dtype", self.matmul_dtype, MATMUL_DTYPES)):
@@ -106,12 +112,16 @@ class TrainConfig(ModelFields):
 
     @property
     def epoch_limit(self) -> float:
-        """The epochs to stop after (0: no limit): --max_epochs when given, else DEFAULT_MAX_EPOCHS,
-        or no limit when --time_budget is set: a time budget alone means "train for that long" (the
-        default limit would end a 15-minute run on a small corpus after a few minutes)."""
-        if self.max_epochs is not None:
-            return self.max_epochs
-        return 0.0 if self.time_budget else DEFAULT_MAX_EPOCHS
+        """The epochs to stop after (0: no limit)."""
+        return self.max_epochs or 0.0
+
+    @property
+    def minutes_limit(self) -> float:
+        """The minutes to stop after (0: no limit): --time_budget when given; DEFAULT_TIME_BUDGET
+        when no stop flag is given at all; else none (a stop flag replaces the default budget)."""
+        if self.time_budget is not None:
+            return self.time_budget
+        return DEFAULT_TIME_BUDGET if self.max_epochs is None and not self.max_steps else 0.0
 
     def model_config(self, vocab_size: int) -> ModelConfig:
         """The model these flags describe, for a corpus with ``vocab_size`` characters."""
@@ -149,8 +159,8 @@ def learning_rate(cfg: TrainConfig, step: int, epoch: float, elapsed_s: float) -
             progress = max(progress, step / cfg.max_steps)
         if cfg.epoch_limit:
             progress = max(progress, epoch / cfg.epoch_limit)
-        if cfg.time_budget:
-            progress = max(progress, elapsed_s / (cfg.time_budget * 60.0))
+        if cfg.minutes_limit:
+            progress = max(progress, elapsed_s / (cfg.minutes_limit * 60.0))
         progress = min(1.0, progress)
         return lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
     return lr

@@ -71,6 +71,6 @@ class Steps:
         return self.dist.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None), new_state
 
     def _evaluate(self, x, y, w, state):
-        logits, new_state = self.model(x, state, training=False)
-        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)  # (B, T)
-        return tf.reduce_sum(loss * w), new_state
+        from tfcharrnn.evaluate import chunk_loss
+
+        return chunk_loss(self.model, x, y, w, state)  # the one TensorFlow score of a chunk (evaluate.py)

@@ -42,17 +42,20 @@ class StopFlag:
 def stop_reason(cfg, state, signal_name, multiworker: bool, agree) -> str | None:
     """Why to stop after this step, or None. Workers of a multi-worker run agree (``agree``, an
     all-reduce) every iters_to_report steps, so all of them stop on the same step."""
-    wants_stop = bool(signal_name) or bool(cfg.time_budget and state.elapsed_s >= cfg.time_budget * 60)
+    wants_stop = bool(signal_name) or bool(cfg.minutes_limit and state.elapsed_s >= cfg.minutes_limit * 60)
     if multiworker:
         wants_stop = agree(wants_stop) if state.step % cfg.iters_to_report == 0 else False
     if wants_stop and signal_name:
         return f"{signal_name} received"
-    if wants_stop and multiworker and not cfg.time_budget:
+    if wants_stop and multiworker and not cfg.minutes_limit:
         return "another worker was interrupted"
     if cfg.max_steps and state.step >= cfg.max_steps:
         return f"reached --max_steps {cfg.max_steps}"
+    if cfg.patience and state.validations_since_best >= cfg.patience:
+        return (f"validation has not improved for {state.validations_since_best} validations (best {state.best_val_loss:.4f} "
+                f"at step {state.best_step}); stopped early, --patience 0 trains on")
     if cfg.epoch_limit and state.epoch >= cfg.epoch_limit - 1e-9:
         return f"reached --max_epochs {cfg.epoch_limit:g}"
-    if wants_stop and cfg.time_budget:
-        return f"reached --time_budget {cfg.time_budget:g} min"
+    if wants_stop and cfg.minutes_limit:
+        return f"reached --time_budget {cfg.minutes_limit:g} min" if cfg.time_budget else f"reached the default budget of {cfg.minutes_limit:g} min"
     return None

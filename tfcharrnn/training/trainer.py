@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 
+import tfcharrnn.training.recipe as recipe
 import tfcharrnn.training.train_path as train_path
 from tfcharrnn import onednn
 from tfcharrnn.errors import RunFailed, UserError
@@ -66,6 +67,8 @@ class Trainer:
             tf.config.experimental.enable_op_determinism()
         self.corpus, self.prep_seconds = training_corpus(cfg)
         self.vocab = self.corpus.vocab
+        cfg, self.recipe = recipe.resolve(cfg, len(self.corpus.train), self.vocab.size)  # fields left None: the recipe's
+        self.cfg = cfg
         self.dist = Distribution(cfg.strategy, cfg.batch_size)  # before any tensor: multi-worker collectives are set up at startup
         if not self.dist.chief:
             self.log = lambda *a, **k: None  # only the chief logs and writes
@@ -90,6 +93,7 @@ class Trainer:
         self.history = []  # (step, loss) of every step: for tests and the curve
         self.restored_from = restored.path if restored is not None else None
         self.last_checkpoint = None
+        self.saved_at = None  # (step, validation loss) of the last save
         self.monitor = None
         if cfg.tensorboard and self.dist.chief:
             from tfcharrnn.monitor import RunMonitor
@@ -215,6 +219,8 @@ class Trainer:
                  f"train {len(corpus.train):,} / val {len(corpus.val):,} / test {len(corpus.test):,} ({self.prep_seconds:.1f}s)")
         self.log(f"model: {c.num_layers}x{c.hidden_size} {c.model}, {self.model.count_params():,} parameters; "
                  f"layout {cfg.layout}, batch {cfg.batch_size} x seq {cfg.seq_length}")
+        if self.recipe:
+            self.log(self.recipe)
         self.log(f"training: {self.path_choice.describe()}")
         if self.restored_from:
             self.log(f"resumed from {self.restored_from} at step {self.state.step}, epoch {self.state.epoch:.2f}")
@@ -223,10 +229,14 @@ class Trainer:
         cfg, st = self.cfg, self.state
         self.log(f"stopping: {reason}")
         interrupted = reason.endswith("received")
-        val_loss = self._validate()
-        path = self.save(val_loss, reason=reason)
+        if self.saved_at is not None and self.saved_at[0] == st.step:  # validated and saved at this very step already
+            path, val_loss = self.last_checkpoint, self.saved_at[1]
+        else:
+            val_loss = self._validate()
+            path = self.save(val_loss, reason=reason)
         result = {"step": st.step, "epoch": st.epoch, "val_loss": val_loss, "checkpoint": path, "elapsed_s": st.elapsed_s,
-                  "chars_seen": st.chars_seen, "stop_reason": reason, "params": self.model.count_params()}
+                  "chars_seen": st.chars_seen, "stop_reason": reason, "params": self.model.count_params(),
+                  "best_val_loss": st.best_val_loss, "best_step": st.best_step, "best_checkpoint": self.best_checkpoint()}
         if len(self.corpus.test):
             result["test_loss"] = self.evaluate(self.corpus.test)
             self.log(f"test loss {result['test_loss']:.4f} nats/char ({result['test_loss'] / math.log(2):.4f} bits/char)")
@@ -241,19 +251,13 @@ class Trainer:
 
     # --- evaluation, samples, checkpoints --------------------------------------------------------
     def evaluate(self, ids) -> float | None:
-        """Mean nats per character of ``ids``: 64 contiguous rows, the state carried along each."""
-        from tfcharrnn.scoring import score_layout
+        """Mean nats per character of ``ids``: 64 contiguous rows, the state carried along each
+        (tfcharrnn.scoring, the one layout and loop every runtime scores a text with)."""
+        from tfcharrnn.scoring import score_ids
 
         if len(ids) < 2:
             return None
-        x, y, w = score_layout(ids, rows=64)
-        state = self.model.initial_state(x.shape[0])
-        total = 0.0
-        for j in range(0, x.shape[1], self.cfg.seq_length):
-            cut = slice(j, j + self.cfg.seq_length)
-            loss_sum, state = self.steps.evaluate(x[:, cut], y[:, cut], w[:, cut], state)
-            total += float(loss_sum)
-        return total / float(w.sum())
+        return score_ids(self.steps.evaluate, self.model.initial_state, ids, rows=64, chunk=self.cfg.seq_length).mean
 
     def _validate(self) -> float | None:
         """The validation loss, reported (None without a validation split)."""
@@ -275,6 +279,12 @@ class Trainer:
             self._generator = Generator(self.model, self.vocab)
         return self._generator.sample_text(prompt, length, seed=self.state.step, temperature=temperature)[0]
 
+    def best_checkpoint(self) -> str | None:
+        """The checkpoint best.json names: the one sampling and export pick from the run directory."""
+        from tfcharrnn import checkpoint as ckpt_lib
+
+        return ckpt_lib.read_pointer(self.cfg.checkpoint_dir, "best") if self.dist.chief else None
+
     def save(self, val_loss, reason=""):
         from tfcharrnn import checkpoint as ckpt_lib
 
@@ -282,9 +292,12 @@ class Trainer:
         pointers = ["latest"]
         if val_loss is not None and (st.best_val_loss is None or val_loss <= st.best_val_loss):
             pointers.append("best")
-            st.best_val_loss = val_loss
-        elif ckpt_lib.read_pointer(self.cfg.checkpoint_dir, "best") is None:
-            pointers.append("best")
+            st.best_val_loss, st.best_step, st.validations_since_best = val_loss, st.step, 0
+        else:
+            st.validations_since_best += val_loss is not None  # early stopping counts these (stopping.stop_reason)
+            if ckpt_lib.read_pointer(self.cfg.checkpoint_dir, "best") is None:
+                pointers.append("best")
+        self.saved_at = (st.step, val_loss)
         if not self.dist.chief:
             return None  # workers other than the chief never write (tf.distribute's rule)
         carry = self.carry.numpy() if self.carry is not None and self.dist.single_replica else None
