@@ -88,10 +88,11 @@ def test_the_verdict_is_the_geometric_mean_with_a_margin():
 def test_the_training_path_cache_keeps_the_onednn_setting(monkeypatch, tmp_path, small_corpus):
     """A path chosen with oneDNN on is not reused with it off (the key holds TensorFlow's own answer)."""
     from conftest import tiny_config
+    from tfcharrnn.config import ModelConfig
     from tfcharrnn.training import train_path
 
     cfg = tiny_config(small_corpus, tmp_path / "run", train_path="auto")
-    model_config = cfg.model_config(65)
+    model_config = ModelConfig(vocab_size=65, hidden_size=32, num_layers=2, embedding_size=16)
     cache, paths = train_path.Cache(str(tmp_path / "cache")), train_path.candidates(cfg)
     monkeypatch.setattr(onednn, "enabled", lambda: True)
     key_on = train_path.cache_key(cfg, model_config)
