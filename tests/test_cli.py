@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from tfcharrnn.errors import UserError
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -120,3 +122,33 @@ def test_time_budget_lifts_the_default_epoch_limit(argv, epochs):
     cfg = train_config(train_parser().parse_args(argv))
     cfg.validate()
     assert cfg.max_epochs == epochs
+
+
+# --- --length 0: an empty sample, exit 0 --------------------------------------------------------
+
+
+def test_length_zero_is_an_empty_sample_from_a_checkpoint(tiny_checkpoint, capsys):
+    from tfcharrnn.checkpoint import load_checkpoint
+    from tfcharrnn.cli.sample import main as sample_main
+    from tfcharrnn.sampling import Generator
+
+    ckpt = load_checkpoint(tiny_checkpoint, with_optimizer=False)
+    assert Generator(ckpt.model, ckpt.vocab).sample_text("", 0, seed=3, num_samples=2) == ["", ""]
+    assert sample_main([tiny_checkpoint, "--length", "0", "--prime", "ROMEO:"]) == 0
+    assert capsys.readouterr().out == "ROMEO:\n"  # the prime, then nothing
+    assert sample_main([tiny_checkpoint, "--length", "0", "--num_samples", "2", "--print_prime", "false"]) == 0
+    assert capsys.readouterr().out == "==== sample 1 (seed 123) ====\n\n==== sample 2 (seed 124) ====\n\n"
+    with pytest.raises(UserError, match="never saw"):  # the prime is still checked
+        sample_main([tiny_checkpoint, "--length", "0", "--prime", "\u2603"])
+
+
+def test_length_zero_is_an_empty_sample_from_a_tflite(tiny_saved_model):
+    """scripts/sample.py itself (a process: exit status and stdout) on the exported .tflite."""
+    script = os.path.join(ROOT, "scripts", "sample.py")
+    proc = subprocess.run([sys.executable, script, tiny_saved_model["tflite"], "--length", "0", "--prime", "ROMEO:"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout == "ROMEO:\n"
+    proc = subprocess.run([sys.executable, script, tiny_saved_model["tflite"], "--length", "0", "--num_samples", "2"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout == "==== sample 1 (seed 123) ====\n\n==== sample 2 (seed 124) ====\n\n"

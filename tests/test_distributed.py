@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from tfcharrnn.errors import UserError
+
 HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers", "dist_worker.py")
 
 
@@ -114,9 +116,17 @@ def test_two_workers_train_checkpoint_fail_clearly_and_resume(small_corpus, tmp_
 
 def test_multiworker_without_tf_config_is_a_clear_error(small_corpus, tmp_path, monkeypatch):
     from conftest import tiny_config
-    from tfcharrnn.errors import UserError
     from tfcharrnn.training import Trainer
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(UserError, match="TF_CONFIG"):
         Trainer(tiny_config(small_corpus, tmp_path, strategy="multiworker"))
+
+
+def test_strategy_tpu_without_a_tpu_is_a_clear_error(monkeypatch):
+    """TPUStrategy itself cannot run on these machines (no TPU): what can is the error a machine without one gets."""
+    from tfcharrnn.training import make_strategy
+
+    monkeypatch.delenv("TPU_NAME", raising=False)
+    with pytest.raises(UserError, match=r"--strategy tpu: no TPU found \(.*\); run on a TPU VM or pick another strategy"):
+        make_strategy("tpu")

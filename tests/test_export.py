@@ -444,6 +444,15 @@ def test_bad_version(ckpt, tmp_path):
         export_lib.export_saved_model(ckpt.model, ckpt.vocab, "m", version=0, base_dir=str(tmp_path), tflite=False)
 
 
+def test_an_unknown_quantize_is_refused_before_anything_is_written(tiny_checkpoint, tmp_path):
+    from tfcharrnn.errors import UserError
+    from tfcharrnn.export import export_checkpoint
+
+    with pytest.raises(UserError, match="--quantize 'int4' is not known"):
+        export_checkpoint(tiny_checkpoint, "q", base_dir=str(tmp_path), quantize="int4", warmup=False)
+    assert not os.path.exists(tmp_path / "q")  # refused before the version directory was even made
+
+
 def test_cli_exports_and_refuses_to_overwrite(trained, tmp_path, capsys):
     script = _load_script("export")
     args = [trained, "--name", "cli", "--base_dir", str(tmp_path), "--no_tflite", "--no_warmup"]

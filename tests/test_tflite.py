@@ -386,6 +386,26 @@ def test_dynamic_quantization_smaller_and_close(trained, tmp_path):
     assert len(sample_text(lite, "ROMEO:", 50, seed=1)[0]) == 50
 
 
+def test_export_cli_quantize_float16(tiny_checkpoint, tiny_saved_model, tmp_path, capsys):
+    pytest.importorskip("ai_edge_litert")
+    from tfcharrnn.checkpoint import load_checkpoint
+    from tfcharrnn.cli.export import main as export_main
+    from tfcharrnn.litert_sampler import LiteRTModel, sample_text
+    from tfcharrnn.tflite_export import compare_step, rollout_ids
+
+    assert export_main([tiny_checkpoint, "--name", "half", "--base_dir", str(tmp_path), "--quantize", "float16", "--no_warmup"]) == 0
+    path = str(tmp_path / "half" / "1" / "assets.extra" / "half.tflite")
+    assert f"TFLite:     {path}" in capsys.readouterr().out
+    lite = LiteRTModel(path)
+    ckpt = load_checkpoint(tiny_checkpoint, with_optimizer=False)
+    half = [t for t in lite.interpreter.get_tensor_details() if t["dtype"] == np.float16]
+    assert sum(int(np.prod(t["shape"])) for t in half) >= 0.9 * ckpt.model.count_params()  # the weights are float16
+    assert os.path.getsize(path) < 0.75 * os.path.getsize(tiny_saved_model["tflite"])  # the float32 export of the same checkpoint
+    cmp = compare_step(ckpt.model, lite, rollout_ids(ckpt.vocab.size, 50, batch=2))
+    assert 0 < cmp["max_logit_diff"] < 0.05 * max(1.0, cmp["logit_scale"])  # rounded weights, close logits
+    assert len(sample_text(lite, "ROMEO:", 40, seed=1)[0]) == 40
+
+
 def test_bench_tflite_small(trained):
     r = bench_tflite(trained.path, num_chars=50, repeats=1)
     assert r["tflite_chars_per_s"] > 0 and r["size_bytes"] == trained.info["size_bytes"]

@@ -3,7 +3,6 @@
 import dataclasses
 import json
 import math
-import os
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ from tfcharrnn import checkpoint as ckpt_lib
 from tfcharrnn.errors import UserError
 from tfcharrnn.kernels import Kernel
 from tfcharrnn.paths import TrainPath
-from tfcharrnn.training import TrainConfig, Trainer, checkpoint_name, learning_rate, train
+from tfcharrnn.training import TrainConfig, Trainer, learning_rate, train
 
 
 # --- does it learn? ----------------------------------------------------------------------------
@@ -188,36 +187,6 @@ def test_a_whole_step_per_row_group_equals_the_batch_step(small_corpus, tmp_path
         np.testing.assert_array_equal(a, b)  # the streams advanced alike
 
 
-def test_checkpoint_reload_gives_identical_logits(tiny_checkpoint):
-    ckpt = ckpt_lib.load_checkpoint(tiny_checkpoint)
-    again = ckpt_lib.load_checkpoint(ckpt.path)
-    ids = ckpt.vocab.encode("ROMEO: What light").astype(np.int32)[None, :]
-    a, _ = ckpt.model(ids)
-    b, _ = again.model(ids)
-    np.testing.assert_array_equal(a.numpy(), b.numpy())
-    assert ckpt.train_state["step"] == 30
-    assert os.path.basename(ckpt.path).startswith("lm_lstm_epoch")
-
-
-def test_run_directory_pointers(tiny_checkpoint):
-    latest = json.load(open(os.path.join(tiny_checkpoint, "latest.json")))
-    best = json.load(open(os.path.join(tiny_checkpoint, "best.json")))
-    assert os.path.isdir(os.path.join(tiny_checkpoint, latest["checkpoint"]))
-    assert os.path.isdir(os.path.join(tiny_checkpoint, best["checkpoint"]))
-    assert ckpt_lib.resolve_checkpoint(tiny_checkpoint) == os.path.join(tiny_checkpoint, best["checkpoint"])
-
-
-def test_checkpoint_name_like_char_rnn():
-    assert checkpoint_name("lstm", 0.95, 2.06812) == "lm_lstm_epoch0.95_2.0681"
-    assert checkpoint_name("gru", 3, None) == "lm_gru_epoch3.00_noval"
-
-
-def test_keep_best_prunes(small_corpus, tmp_path):
-    train(tiny_config(small_corpus, tmp_path, max_steps=25, eval_val_every=5, keep_best=2))
-    names = [p for p, _ in ckpt_lib.list_checkpoints(str(tmp_path))]
-    assert 2 <= len(names) <= 3  # the two best, plus latest if it is not among them
-
-
 @pytest.mark.parametrize("layout, regularised", [("stream", False), ("windows", False), ("stream", True)])
 def test_resume_is_exact(small_corpus, tmp_path, layout, regularised):
     """N steps straight == N/2 steps, stop, resume, N/2 steps: step, lr, data position, weights;
@@ -299,6 +268,41 @@ def test_learning_rate_schedules():
     assert [learning_rate(exp, 0, e, 0) for e in (0.5, 1.9, 2.1, 3.5)] == [1.0, 1.0, 0.5, 0.25]
 
 
+
+def test_cosine_schedule_over_a_time_budget():
+    from tfcharrnn.training import TrainConfig, learning_rate
+
+    cfg = TrainConfig(learning_rate=1.0, lr_schedule="cosine", time_budget=2.0, max_epochs=0, min_lr_frac=0.1)
+    assert learning_rate(cfg, 0, 0.0, 0.0) == pytest.approx(1.0)
+    assert learning_rate(cfg, 50, 0.3, 60.0) == pytest.approx(0.55)  # half the budget gone: half-way down
+    assert learning_rate(cfg, 90, 0.5, 120.0) == pytest.approx(0.1)  # the budget's end: the floor
+    assert learning_rate(cfg, 99, 0.6, 500.0) == pytest.approx(0.1)  # past it (the last step ends late): stays there
+    both = dataclasses.replace(cfg, max_epochs=4.0)  # whichever limit is further along decides
+    assert learning_rate(both, 10, 2.0, 30.0) == pytest.approx(0.55)
+    assert learning_rate(both, 10, 1.0, 60.0) == pytest.approx(0.55)
+
+
+def test_a_time_budgeted_run_ends_at_its_floor_learning_rate(small_corpus, tmp_path):
+    """metrics.jsonl records every step's learning rate: the first is the peak, the last (just before the
+    budget ran out) near the floor. The step is traced before the run, so the budget is spent training."""
+    import tensorflow as tf
+
+    from tfcharrnn.training import Trainer
+
+    cfg = tiny_config(small_corpus, tmp_path, max_steps=0, max_epochs=0, time_budget=0.04, iters_to_report=1, min_lr_frac=0.05)
+    trainer = Trainer(cfg)
+    x, y = next(iter(trainer.train_batches(0)))
+    trainer.train_step(x, y, trainer.model.initial_state(cfg.batch_size), tf.constant(cfg.learning_rate, tf.float32))  # trace now
+    result = trainer.run()
+    assert "time_budget" in result["stop_reason"] and result["elapsed_s"] >= 0.04 * 60
+    lrs = [r["learning_rate"] for r in map(json.loads, open(tmp_path / "metrics.jsonl")) if r["kind"] == "train"]
+    floor, peak = cfg.learning_rate * cfg.min_lr_frac, cfg.learning_rate
+    assert len(lrs) >= 5 and lrs[0] > 0.85 * peak  # the first step starts near the peak (setting up the data takes a moment)
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))  # it only goes down
+    assert lrs[-1] - floor < 0.15 * (peak - floor), (lrs, floor)  # the last step's rate: (nearly) the floor
+    assert math.isfinite(result["val_loss"])
+
+
 @pytest.mark.parametrize(
     "field, value",
     [("learning_rate", 0.0), ("learning_rate", -1.0), ("batch_size", 0), ("seq_length", -5), ("hidden_size", 0), ("dropout", 1.5), ("weight_drop", 1.0), ("weight_decay", -0.1),
@@ -308,39 +312,6 @@ def test_bad_settings_are_clear_errors(small_corpus, tmp_path, field, value):
     cfg = tiny_config(small_corpus, tmp_path, **{field: value})
     with pytest.raises(UserError):
         Trainer(cfg)
-
-
-def test_corrupted_checkpoints_are_clear_errors(tiny_checkpoint, tmp_path):
-    import shutil
-
-    src = ckpt_lib.resolve_checkpoint(tiny_checkpoint)
-    bad = tmp_path / "bad"
-    shutil.copytree(src, bad)
-    with open(bad / "weights.npz", "r+b") as f:
-        f.truncate(100)
-    with pytest.raises(UserError, match="corrupted or truncated"):
-        ckpt_lib.load_checkpoint(str(bad))
-    (bad / "meta.json").write_text("{nope")
-    with pytest.raises(UserError, match="corrupted"):
-        ckpt_lib.load_checkpoint(str(bad))
-    (bad / "meta.json").write_text(json.dumps({"format": "something-else"}))
-    with pytest.raises(UserError, match="not a tfcharrnn checkpoint"):
-        ckpt_lib.load_checkpoint(str(bad))
-    with pytest.raises(UserError, match="does not exist"):
-        ckpt_lib.load_checkpoint(str(tmp_path / "nowhere"))
-
-
-def test_other_model_kind_weights_are_refused(tiny_checkpoint, tmp_path):
-    import shutil
-
-    src = ckpt_lib.resolve_checkpoint(tiny_checkpoint)
-    dst = tmp_path / "gru"
-    shutil.copytree(src, dst)
-    meta = json.loads((dst / "meta.json").read_text())
-    meta["config"]["model"] = "gru"
-    (dst / "meta.json").write_text(json.dumps(meta))
-    with pytest.raises(UserError, match="another model kind"):
-        ckpt_lib.load_checkpoint(str(dst)).model
 
 
 def test_monitoring_files(small_corpus, tmp_path):
