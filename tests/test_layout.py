@@ -181,7 +181,7 @@ def test_modules_that_must_stay_light_import_no_tensorflow_at_the_top(module):
 
 
 # ---------------------------------------------------------------------------------------------
-# (d) Small units (issue 16's targets): a newcomer reads a module in one sitting.
+# (d) Small units: a newcomer reads a module in one sitting.
 
 MAX_MODULE_LINES = 450
 MAX_FUNCTION_LINES = 80
