@@ -66,19 +66,39 @@ def test_signal_saves_a_checkpoint_and_exits_cleanly(small_corpus, tmp_path, sig
     assert f"at step {step}" in resumed.stdout and f"done: step {step + 3}" in resumed.stdout
 
 
+def latest_step(run_dir):
+    """The step latest.json names (written atomically, so never half), or None before the first checkpoint."""
+    try:
+        return json.loads((run_dir / "latest.json").read_text())["step"]
+    except FileNotFoundError:
+        return None
+
+
 @pytest.mark.parametrize("kills", [pytest.param(2, id="2-kills"), pytest.param(8, id="8-kills", marks=pytest.mark.slow)])
 def test_sigkill_at_random_moments_leaves_checkpoints_loadable(small_corpus, tmp_path, kills):
+    """Each process trains and writes a checkpoint every step; it is killed at a random moment once it
+    has written one of its own (a checkpoint newer than any before it started), so every kill lands
+    while that process is writing checkpoints, not while Python and TensorFlow are still starting."""
     rng = random.Random(1234)
+    killed_at = []
     for _ in range(kills):
+        before = latest_step(tmp_path)
         proc = subprocess.Popen(train_cmd(small_corpus, tmp_path, "--max_steps", 100000, "--eval_val_every", 1, "--keep_best", 2,
-                                          "--resume" if os.path.exists(tmp_path / "latest.json") else "--seed", "1"),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        # a checkpoint is written every step: kill at a random moment once saving has begun
-        assert wait_for(lambda: os.path.exists(tmp_path / "latest.json"), timeout=120)
-        time.sleep(rng.uniform(0.0, 1.5))
+                                          *(["--resume"] if before is not None else ["--seed", 1])),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+        def progressed():
+            assert proc.poll() is None, proc.communicate()[1][-2000:]  # it must still be training when killed
+            return (latest_step(tmp_path) or 0) > (before or 0)
+
+        assert wait_for(progressed, timeout=120)
+        time.sleep(rng.uniform(0.0, 1.0))
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.communicate()
+        assert proc.returncode == -signal.SIGKILL
+        killed_at.append(latest_step(tmp_path))
         checkpoints_are_valid(tmp_path)
+    assert all(a < b for a, b in zip(killed_at, killed_at[1:])), killed_at  # each process resumed and went further
     leftovers = [n for n in os.listdir(tmp_path) if n.startswith(".tmp-")]
     assert len(leftovers) <= kills  # half-written directories keep a hidden name and are never loaded
 
