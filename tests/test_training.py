@@ -3,6 +3,9 @@
 import dataclasses
 import json
 import math
+import os
+import re
+import signal
 
 import numpy as np
 import pytest
@@ -187,32 +190,63 @@ def test_a_whole_step_per_row_group_equals_the_batch_step(small_corpus, tmp_path
         np.testing.assert_array_equal(a, b)  # the streams advanced alike
 
 
+PROGRESS_LINE = re.compile(r"^\s*(\d+) \| epoch")  # the trainer's line after a step
+
+
+def stop_when(condition):
+    """A log function for train(): after the first progress line whose step satisfies ``condition``, this
+    process gets SIGTERM, and the trainer does what it does for a user's Ctrl-C or kill: it finishes
+    the step, saves, and stops. So a run can stop half-way without changing the flags its schedule
+    depends on (a smaller --max_steps would bend a cosine)."""
+
+    def log(line="", *_, **__):
+        match = PROGRESS_LINE.match(str(line))
+        if match and condition(int(match.group(1))):
+            signal.raise_signal(signal.SIGTERM)
+
+    return log
+
+
+def records(run_dir, kind="train"):
+    return [r for r in map(json.loads, open(os.path.join(run_dir, "metrics.jsonl"))) if r["kind"] == kind]
+
+
+def tensorboard_steps(run_dir, tag):
+    steps = []
+    for events in sorted((run_dir / "tensorboard").glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            steps += [event.step for v in event.summary.value if v.tag == tag]
+    return sorted(steps)
+
+
 @pytest.mark.parametrize("layout, regularised", [("stream", False), ("windows", False), ("stream", True)])
 def test_resume_is_exact(small_corpus, tmp_path, layout, regularised):
-    """N steps straight == N/2 steps, stop, resume, N/2 steps: step, lr, data position, weights;
-    with dropout and weight drop on, their random streams continue too."""
-    # Constant schedule: the first run is stopped by a different --max_steps, which would bend a cosine.
-    common = dict(layout=layout, deterministic=True, lr_schedule="constant", max_steps=16, stride=16)
+    """N steps straight == N/2 steps, stop, resume, N/2 steps, under the cosine schedule: every step's
+    learning rate, the data position, the weights, Adam's state and (with dropout and weight drop)
+    the random streams, bit for bit (--deterministic promises bit-exact reruns on one machine).
+    The resumed run appends to metrics.jsonl and TensorBoard: both hold all N steps."""
+    common = dict(layout=layout, deterministic=True, lr_schedule="cosine", max_steps=16, stride=16, iters_to_report=1, sample_length=0)
     if regularised:
         common.update(dropout=0.3, weight_drop=0.3, weight_decay=0.1)
-    straight = Trainer(tiny_config(small_corpus, tmp_path / "a", **common))
-    straight.run()
-    half = dataclasses.replace(tiny_config(small_corpus, tmp_path / "b", **common), max_steps=8)
-    Trainer(half).run()
-    resumed_cfg = tiny_config(small_corpus, tmp_path / "b", resume=True, **common)
-    resumed = Trainer(resumed_cfg)
-    assert resumed.state.step == 8
-    resumed.run()
-    assert resumed.state.step == straight.state.step == 16
-    assert resumed.state.epoch == pytest.approx(straight.state.epoch)
-    assert float(resumed.optimizer.iterations) == float(straight.optimizer.iterations)
-    assert float(resumed.optimizer.learning_rate) == float(straight.optimizer.learning_rate)
-    # --deterministic promises bit-exact reruns (README flag table), so the weights must be equal, not close
-    assert [w.path for w in straight.model.weights] == [w.path for w in resumed.model.weights]
-    for a, b in zip(straight.model.weights, resumed.model.weights):
-        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
-    for a, b in zip(straight.optimizer.variables, resumed.optimizer.variables):  # Adam's moments and counter
-        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    straight = train(tiny_config(small_corpus, tmp_path / "a", **common))
+    half = train(tiny_config(small_corpus, tmp_path / "b", quiet=False, **common), log=stop_when(lambda step: step == 8))
+    assert half["step"] == 8 and half["stop_reason"] == "SIGTERM received"
+    resumed = train(tiny_config(small_corpus, tmp_path / "b", resume=True, **common))
+    assert resumed["step"] == straight["step"] == 16
+    lrs = {name: [(r["step"], r["learning_rate"]) for r in records(tmp_path / name)] for name in ("a", "b")}
+    assert lrs["a"] == lrs["b"] and [s for s, _ in lrs["b"]] == list(range(1, 17))  # the first 8 kept, 8 appended
+    assert len({lr for _, lr in lrs["a"]}) == 16  # the schedule moves every step
+    assert len(records(tmp_path / "b", "end")) == 2
+    assert tensorboard_steps(tmp_path / "b", "train/learning_rate") == list(range(1, 17))
+    a, b = ckpt_lib.load_checkpoint(straight["checkpoint"]), ckpt_lib.load_checkpoint(resumed["checkpoint"])
+    for key in ("step", "epoch_index", "batch_in_epoch", "epoch", "chars_seen"):
+        assert a.train_state[key] == b.train_state[key], key
+    for kind in ("weights", "optimizer", "run_arrays"):  # Adam's moments and counter; the carried state and random streams
+        got, want = getattr(b, kind), getattr(a, kind)
+        assert sorted(got) == sorted(want), kind
+        for name in want:
+            np.testing.assert_array_equal(got[name], want[name], err_msg=f"{kind} {name}")
+    assert len(a.run_arrays) == (3 if regularised else 0) + (layout == "stream")
 
 
 @pytest.mark.parametrize("layout", ["stream", "windows"])
@@ -282,24 +316,31 @@ def test_cosine_schedule_over_a_time_budget():
     assert learning_rate(both, 10, 1.0, 60.0) == pytest.approx(0.55)
 
 
-def test_a_time_budgeted_run_ends_at_its_floor_learning_rate(small_corpus, tmp_path):
-    """metrics.jsonl records every step's learning rate: the first is the peak, the last (just before the
-    budget ran out) near the floor. The step is traced before the run, so the budget is spent training."""
-    import tensorflow as tf
-
-    from tfcharrnn.training import Trainer
-
-    cfg = tiny_config(small_corpus, tmp_path, max_steps=0, max_epochs=0, time_budget=0.04, iters_to_report=1, min_lr_frac=0.05)
-    trainer = Trainer(cfg)
-    x, y = next(iter(trainer.train_batches(0)))
-    trainer.train_step(x, y, trainer.model.initial_state(cfg.batch_size), tf.constant(cfg.learning_rate, tf.float32))  # trace now
-    result = trainer.run()
-    assert "time_budget" in result["stop_reason"] and result["elapsed_s"] >= 0.04 * 60
-    lrs = [r["learning_rate"] for r in map(json.loads, open(tmp_path / "metrics.jsonl")) if r["kind"] == "train"]
+def test_a_time_budgeted_run_resumed_half_way_continues_its_schedule_to_the_floor(small_corpus, tmp_path):
+    """--time_budget 0.15 (9 s), stopped (SIGTERM) once half of it is spent, then --resume: the clock
+    continues where it stopped, so the resumed run's first learning rate is no higher than where the
+    schedule stood (a clock restarted at 0 would start again at the peak), the rate only goes down,
+    and the run ends when the summed time reaches the budget, its last rate near the floor. The
+    keras path: its first step (tracing) takes ~2 s of the budget, the XLA paths' ~5 s."""
+    cfg = tiny_config(small_corpus, tmp_path, kernel="keras", max_steps=0, max_epochs=0, time_budget=0.15, iters_to_report=1,
+                      min_lr_frac=0.05, sample_length=0)
+    budget_s = cfg.time_budget * 60
+    first = train(dataclasses.replace(cfg, quiet=False), log=stop_when(lambda step: records(tmp_path)[-1]["elapsed_s"] >= budget_s / 2))
+    assert first["stop_reason"] == "SIGTERM received" and budget_s / 2 <= first["elapsed_s"] < budget_s
+    stopped = ckpt_lib.load_checkpoint(first["checkpoint"]).train_state
+    result = train(dataclasses.replace(cfg, resume=True))
+    assert "time_budget" in result["stop_reason"] and result["elapsed_s"] >= budget_s
+    rows = records(tmp_path)
+    lrs = [r["learning_rate"] for r in rows]
+    assert [r["step"] for r in rows] == list(range(1, result["step"] + 1))
+    resumed = rows[first["step"]]
+    assert resumed["elapsed_s"] >= stopped["elapsed_s"]  # time is summed over the runs
+    where = learning_rate(cfg, stopped["step"], stopped["epoch"], stopped["elapsed_s"])  # at least half-way down
     floor, peak = cfg.learning_rate * cfg.min_lr_frac, cfg.learning_rate
-    assert len(lrs) >= 5 and lrs[0] > 0.85 * peak  # the first step starts near the peak (setting up the data takes a moment)
-    assert all(a >= b for a, b in zip(lrs, lrs[1:]))  # it only goes down
-    assert lrs[-1] - floor < 0.15 * (peak - floor), (lrs, floor)  # the last step's rate: (nearly) the floor
+    assert where < floor + 0.5 * (peak - floor) and resumed["learning_rate"] <= where, (resumed, where)
+    assert lrs[0] > 0.85 * peak  # the first step starts near the peak
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))  # it only goes down, across the resume too
+    assert lrs[-1] - floor < 0.15 * (peak - floor), (lrs[-5:], floor)  # the last step's rate: (nearly) the floor
     assert math.isfinite(result["val_loss"])
 
 
