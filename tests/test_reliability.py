@@ -1,6 +1,5 @@
 """Nothing lost, nothing crashes: signals, SIGKILL at random moments, disk full, fuzzed command lines."""
 
-import errno
 import json
 import os
 import random
@@ -13,12 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import tiny_config
 from tfcharrnn import checkpoint as ckpt_lib
 from tfcharrnn.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, "scripts", "train.py")
+FULL_DISK = os.path.join(ROOT, "tests", "helpers", "full_disk")
 
 
 def train_cmd(corpus, run_dir, *extra):
@@ -103,28 +102,27 @@ def test_sigkill_at_random_moments_leaves_checkpoints_loadable(small_corpus, tmp
     assert len(leftovers) <= kills  # half-written directories keep a hidden name and are never loaded
 
 
-def test_injected_disk_full_keeps_the_previous_checkpoint(small_corpus, tmp_path, monkeypatch):
-    from tfcharrnn.training import Trainer
-
-    trainer = Trainer(tiny_config(small_corpus, tmp_path, max_steps=3))
-    trainer.run()
+def test_disk_full_while_saving_is_one_line_exit_1_and_keeps_the_previous_checkpoint(small_corpus, tmp_path):
+    """scripts/train.py --resume on a disk that fills up while the next checkpoint is written: its first
+    file is synced, the second fails with ENOSPC (tests/helpers/full_disk/sitecustomize.py, loaded
+    through PYTHONPATH: the program itself is unchanged). What the user gets: one line, exit 1, the
+    previous checkpoint and both pointers as they were, nothing half-written left."""
+    common = ("--eval_val_every", 0, "--tensorboard", "false")
+    first = subprocess.run(train_cmd(small_corpus, tmp_path, "--max_steps", 2, *common), capture_output=True, text=True, timeout=180)
+    assert first.returncode == 0, first.stderr
+    pointers = {name: (tmp_path / name).read_bytes() for name in ("latest.json", "best.json")}
     good = ckpt_lib.read_pointer(str(tmp_path), "latest")
-    real_fsync = os.fsync
-    calls = {"n": 0}
-
-    def failing_fsync(fd):
-        calls["n"] += 1
-        if calls["n"] == 2:  # in the middle of writing the checkpoint's files
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", failing_fsync)
-    with pytest.raises(OSError):
-        trainer.save(1.0)
-    monkeypatch.setattr(os, "fsync", real_fsync)
-    assert ckpt_lib.read_pointer(str(tmp_path), "latest") == good
-    ckpt_lib.load_checkpoint(good)
-    assert not [n for n in os.listdir(tmp_path) if n.startswith(".tmp-")]
+    entries = sorted(os.listdir(tmp_path))
+    env = dict(os.environ, FULL_DISK_AFTER="1", PYTHONPATH=os.pathsep.join([FULL_DISK, ROOT, os.environ.get("PYTHONPATH", "")]))
+    second = subprocess.run(train_cmd(small_corpus, tmp_path, "--resume", "--max_steps", 4, *common), capture_output=True, text=True,
+                            timeout=180, env=env)
+    assert second.returncode == 1, second.stdout[-2000:] + second.stderr[-2000:]
+    assert "done: step" not in second.stdout and "Traceback" not in second.stderr
+    lines = [line for line in second.stderr.splitlines() if line.strip()]
+    assert lines[-1] == "error: No space left on device; check the path, permissions and free disk space", second.stderr[-2000:]
+    assert {name: (tmp_path / name).read_bytes() for name in pointers} == pointers
+    assert sorted(os.listdir(tmp_path)) == entries  # the half-written checkpoint is gone, nothing else appeared
+    assert ckpt_lib.load_checkpoint(good).train_state["step"] == 2
 
 
 def _can_mount_tmpfs(path):
