@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -123,6 +124,36 @@ def test_disk_full_while_saving_is_one_line_exit_1_and_keeps_the_previous_checkp
     assert {name: (tmp_path / name).read_bytes() for name in pointers} == pointers
     assert sorted(os.listdir(tmp_path)) == entries  # the half-written checkpoint is gone, nothing else appeared
     assert ckpt_lib.load_checkpoint(good).train_state["step"] == 2
+
+
+def test_a_nan_loss_is_one_line_with_the_fix_exit_1_and_keeps_the_last_checkpoint(small_corpus, tmp_path):
+    """scripts/train.py --init_from a checkpoint whose output weights are NaN (what a diverged run ends
+    with; its checksum updated, so it loads): the first step's loss is nan. RunFailed, not bad input:
+    exit 1, the message names the step and the learning rate and says what to lower."""
+    import numpy as np
+
+    from conftest import tiny_config
+    from helpers.checkpoint_files import npz_bytes, replace_file
+    from tfcharrnn.training import train
+
+    run = tmp_path / "run"
+    train(tiny_config(small_corpus, run, max_steps=4))
+    good = ckpt_lib.read_pointer(str(run), "latest")
+    pointers = {name: (run / name).read_bytes() for name in ("latest.json", "best.json")}
+    diverged = tmp_path / "diverged"
+    shutil.copytree(good, diverged)
+    weights = dict(np.load(diverged / "weights.npz"))
+    weights["char_rnn/logits/kernel"][:] = np.nan
+    replace_file(diverged, "weights.npz", npz_bytes(weights))
+    proc = subprocess.run(train_cmd(small_corpus, run, "--init_from", diverged, "--max_steps", 10, "--eval_val_every", 0,
+                                    "--lr_schedule", "constant", "--learning_rate", 0.02), capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines[-1] == "error: loss became nan at step 5 (learning rate 0.02); lower --learning_rate or --grad_clip and resume", lines[-1]
+    assert "Traceback" not in proc.stderr
+    assert {name: (run / name).read_bytes() for name in pointers} == pointers
+    restored = ckpt_lib.load_checkpoint(good)
+    assert restored.train_state["step"] == 4 and all(np.isfinite(w).all() for w in restored.weights.values())
 
 
 def _can_mount_tmpfs(path):
