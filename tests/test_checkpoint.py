@@ -112,3 +112,28 @@ def test_a_pointer_with_a_name_that_is_not_one_entry_is_refused(tmp_path, bad):
     (tmp_path / "latest.json").write_text(json.dumps({"checkpoint": bad}))
     with pytest.raises(UserError, match="outside its run directory"):
         ckpt_lib.read_pointer(str(tmp_path), "latest")
+
+
+# --- nothing is ever unpickled ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fname", ["weights.npz", "optimizer.npz", "run_state.npz"])
+def test_a_checkpoint_holding_a_pickle_is_refused_and_nothing_runs(tiny_checkpoint, tmp_path, fname):
+    """One array of the file replaced by a pickled object whose loading creates a marker file (and the
+    checksum updated to match): loading refuses the checkpoint with a clear error and runs nothing."""
+    from helpers.checkpoint_files import npz_bytes, replace_file
+    from helpers.pickles import hostile_array
+
+    marker = tmp_path / "executed"
+    bad = tmp_path / "bad"
+    shutil.copytree(ckpt_lib.resolve_checkpoint(tiny_checkpoint), bad)
+    arrays = dict(np.load(bad / fname))
+    arrays[next(iter(arrays), "extra")] = hostile_array(marker)
+    replace_file(bad, fname, npz_bytes(arrays, allow_pickle=True))
+    with pytest.raises(UserError, match=rf"checkpoint .* is corrupted \({fname} cannot be read\); use another checkpoint"):
+        ckpt_lib.load_checkpoint(str(bad))
+    assert not marker.exists()
+    with np.load(bad / fname, allow_pickle=True) as z:  # the payload is live: a loader that unpickles runs it
+        [z[k] for k in z.files]
+    assert marker.exists()
+
