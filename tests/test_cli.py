@@ -1,6 +1,8 @@
 """The command-line tools end to end, in fresh processes, on a slice of Tiny Shakespeare."""
 
+import glob
 import os
+import shutil
 import subprocess
 import sys
 
@@ -11,21 +13,31 @@ from tfcharrnn.errors import UserError
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run(script, *args, timeout=300):
+# A name that runs commands if a path is ever pasted into a shell: each would create a pwned* file in
+# the working directory. The corpus, the run directory and the exports of these tests live under it.
+SHELL_NAME = "it's \"odd\" $(touch pwned1); touch pwned2 `touch pwned3` >pwned4 &"
+
+
+def run(script, *args, timeout=300, cwd=ROOT):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", script), *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
     return proc
 
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, small_corpus):
-    run_dir = tmp_path_factory.mktemp("cli_run")
-    proc = run("train.py", "--train_data", small_corpus, "--hidden_size", 32, "--num_layers", 2, "--batch_size", 8,
+    """A run trained by scripts/train.py on a corpus and into a run directory whose paths hold SHELL_NAME."""
+    odd = tmp_path_factory.mktemp("cli") / SHELL_NAME
+    odd.mkdir()
+    corpus = odd / f"{SHELL_NAME}.txt"
+    shutil.copyfile(small_corpus, corpus)
+    run_dir = odd / f"cv {SHELL_NAME}"
+    proc = run("train.py", "--train_data", corpus, "--hidden_size", 32, "--num_layers", 2, "--batch_size", 8,
                "--seq_length", 32, "--max_steps", 40, "--iters_to_report", 10, "--eval_val_every", 20,
-               "--sample_every", 20, "--sample_length", 40, "--checkpoint_dir", run_dir)
+               "--sample_every", 20, "--sample_length", 40, "--checkpoint_dir", run_dir, cwd=odd.parent)
     assert proc.returncode == 0, proc.stderr
-    return run_dir, proc
+    return str(run_dir), proc
 
 
 def test_train_reports_and_checkpoints(trained_run):
@@ -54,6 +66,25 @@ def test_sample_strategies_and_batches(trained_run):
     assert p.stdout.count("==== sample") == 3
     g = run("sample.py", run_dir, "--length", 30, "--greedy", "--prime", "the ")
     assert g.returncode == 0 and g.stdout.startswith("the ")
+
+
+def test_paths_with_shell_characters_work_end_to_end_and_run_nothing(trained_run, tmp_path):
+    """The corpus and run directory of trained_run, and here an export and its .tflite, all under
+    SHELL_NAME: every tool takes them as they are (they are never pasted into a shell command), and
+    none of the commands hidden in the name ever ran."""
+    run_dir, _ = trained_run
+    odd = os.path.dirname(run_dir)
+    base = os.path.join(odd, f"models {SHELL_NAME}")
+    exported = run("export.py", run_dir, "--name", "odd", "--base_dir", base, "--no_warmup", cwd=odd)
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    tflite = os.path.join(base, "odd", "1", "assets.extra", "odd.tflite")
+    assert f"TFLite:     {tflite}" in exported.stdout
+    from_checkpoint = run("sample.py", run_dir, "--length", 40, "--seed", 3, "--prime", "ROMEO:", cwd=odd)
+    from_tflite = run("sample.py", tflite, "--length", 40, "--seed", 3, "--prime", "ROMEO:", cwd=odd)
+    assert from_checkpoint.returncode == from_tflite.returncode == 0, from_checkpoint.stderr + from_tflite.stderr
+    assert from_checkpoint.stdout == from_tflite.stdout and len(from_tflite.stdout) == len("ROMEO:") + 40 + 1
+    ran = [p for d in (os.path.dirname(odd), odd, ROOT) for p in glob.glob(os.path.join(glob.escape(d), "pwned*"))]
+    assert ran == []
 
 
 @pytest.mark.parametrize(
