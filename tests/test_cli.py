@@ -2,6 +2,7 @@
 
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -183,3 +184,77 @@ def test_length_zero_is_an_empty_sample_from_a_tflite(tiny_saved_model):
     proc = subprocess.run([sys.executable, script, tiny_saved_model["tflite"], "--length", "0", "--num_samples", "2"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout == "==== sample 1 (seed 123) ====\n\n==== sample 2 (seed 124) ====\n\n"
+
+
+# --- TensorFlow's start-up lines: filtered unless TFCHARRNN_TF_LOGS=1 ----------------------------
+
+TF_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\])")
+
+
+@pytest.mark.parametrize("shown", [False, True])
+def test_tensorflow_start_up_lines_are_filtered_unless_asked_for(trained_run, shown):
+    """TF_CPP_MIN_LOG_LEVEL=0 makes TensorFlow log at start-up on any machine; the sample is on stdout either way."""
+    run_dir, _ = trained_run
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="0")
+    env.pop("TFCHARRNN_TF_LOGS", None)
+    if shown:
+        env["TFCHARRNN_TF_LOGS"] = "1"
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "sample.py"), run_dir, "--length", "20", "--prime", "ROMEO:"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("ROMEO:") and len(proc.stdout) == len("ROMEO:") + 20 + 1
+    tf_lines = [line for line in proc.stderr.splitlines() if TF_LOG_LINE.match(line)]
+    assert bool(tf_lines) == shown, proc.stderr[-2000:]
+
+
+FILTER_PROGRAM = r"""
+import os, sys, traceback, warnings
+sys.path.insert(0, sys.argv[1])
+from tfcharrnn.errors import run_cli
+
+TF = [b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+      b"I0000 00:00:1796328368.533458    8008 port.cc:153] oneDNN custom operations are on.",
+      b"E0000 00:00:1796328373.725625    8008 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)",
+      b"W0000 00:00:1796328373.725625    8008 gpu_device.cc:2342] Cannot dlopen some GPU libraries."]
+OURS = ["note: --seq_length 64 differs from the checkpoint's 100; the data position restarts at the epoch start",
+        "I0 is a line of ours that starts like a log line", "E: ours too", "WARNING: ours, not absl's"]
+
+def main(argv):
+    for tf_line, ours in zip(TF, OURS):
+        os.write(2, tf_line + b"\n")  # from C++: straight to file descriptor 2
+        print(ours, file=sys.stderr, flush=True)
+    warnings.warn("a Python warning")
+    sys.stderr.flush()
+    try:
+        raise ValueError("caught and printed")
+    except ValueError:
+        traceback.print_exc()
+    sys.stderr.flush()
+    os.write(2, TF[1])  # a last line without its newline
+    raise RuntimeError("a bug: the traceback must reach the user")
+
+run_cli(main)
+"""
+
+
+@pytest.mark.parametrize("shown", [False, True])
+def test_the_log_filter_never_eats_our_lines_or_a_traceback(shown):
+    """run_cli's filter drops exactly TensorFlow's log lines written to file descriptor 2; our own lines, a
+    Python warning and tracebacks (printed while it runs, or on the way out) all reach the user, in order."""
+    env = dict(os.environ)
+    env.pop("TFCHARRNN_TF_LOGS", None)
+    if shown:
+        env["TFCHARRNN_TF_LOGS"] = "1"
+    proc = subprocess.run([sys.executable, "-c", FILTER_PROGRAM, ROOT], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    ours = [line for line in lines if not TF_LOG_LINE.match(line)]
+    assert [line for line in ours if line.startswith(("note:", "I0 ", "E: ", "WARNING: ours"))] == [
+        "note: --seq_length 64 differs from the checkpoint's 100; the data position restarts at the epoch start",
+        "I0 is a line of ours that starts like a log line", "E: ours too", "WARNING: ours, not absl's"]
+    assert any("UserWarning: a Python warning" in line for line in ours)
+    text = "\n".join(ours)
+    assert text.index("ValueError: caught and printed") < text.index("RuntimeError: a bug: the traceback must reach the user")
+    assert proc.stderr.count("Traceback (most recent call last):") == 2  # unfiltered, the first may follow the last TF line
+    assert len(lines) - len(ours) == (5 if shown else 0), proc.stderr
+
