@@ -19,8 +19,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHELL_NAME = "it's \"odd\" $(touch pwned1); touch pwned2 `touch pwned3` >pwned4 &"
 
 
-def run(script, *args, timeout=300, cwd=ROOT):
+def run(script, *args, timeout=300, cwd=ROOT, **env_vars):
+    """scripts/SCRIPT with ARGS in a fresh process; env_vars set (a value None: unset) in its environment."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env.update(env_vars)
+    env = {k: v for k, v in env.items() if v is not None}
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", script), *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
     return proc
@@ -51,13 +54,21 @@ def test_train_reports_and_checkpoints(trained_run):
     assert "Traceback" not in proc.stderr
 
 
-def test_sample_same_seed_same_text(trained_run):
+TF_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\])")
+
+
+def test_sample_same_seed_same_text_and_tensorflow_start_up_lines_only_when_asked_for(trained_run):
+    """The same command twice: the same text. TF_CPP_MIN_LOG_LEVEL=0 makes TensorFlow log at start-up on
+    any machine: those lines reach stderr with TFCHARRNN_TF_LOGS=1 and are filtered out without it."""
     run_dir, _ = trained_run
-    a = run("sample.py", run_dir, "--length", 80, "--seed", 5, "--prime", "ROMEO:", "--temperature", 0.8)
-    b = run("sample.py", run_dir, "--length", 80, "--seed", 5, "--prime", "ROMEO:", "--temperature", 0.8)
-    assert a.returncode == 0, a.stderr
+    args = ("sample.py", run_dir, "--length", 80, "--seed", 5, "--prime", "ROMEO:", "--temperature", 0.8)
+    a = run(*args, TF_CPP_MIN_LOG_LEVEL="0", TFCHARRNN_TF_LOGS="1")
+    b = run(*args, TF_CPP_MIN_LOG_LEVEL="0", TFCHARRNN_TF_LOGS=None)
+    assert a.returncode == b.returncode == 0, a.stderr + b.stderr
     assert a.stdout == b.stdout and a.stdout.startswith("ROMEO:")
     assert len(a.stdout.rstrip("\n")) >= 80
+    assert [line for line in a.stderr.splitlines() if TF_LOG_LINE.match(line)], a.stderr[-2000:]
+    assert not [line for line in b.stderr.splitlines() if TF_LOG_LINE.match(line)], b.stderr[-2000:]
 
 
 def test_sample_strategies_and_batches(trained_run):
@@ -67,25 +78,6 @@ def test_sample_strategies_and_batches(trained_run):
     assert p.stdout.count("==== sample") == 3
     g = run("sample.py", run_dir, "--length", 30, "--greedy", "--prime", "the ")
     assert g.returncode == 0 and g.stdout.startswith("the ")
-
-
-def test_paths_with_shell_characters_work_end_to_end_and_run_nothing(trained_run, tmp_path):
-    """The corpus and run directory of trained_run, and here an export and its .tflite, all under
-    SHELL_NAME: every tool takes them as they are (they are never pasted into a shell command), and
-    none of the commands hidden in the name ever ran."""
-    run_dir, _ = trained_run
-    odd = os.path.dirname(run_dir)
-    base = os.path.join(odd, f"models {SHELL_NAME}")
-    exported = run("export.py", run_dir, "--name", "odd", "--base_dir", base, "--no_warmup", cwd=odd)
-    assert exported.returncode == 0, exported.stderr[-2000:]
-    tflite = os.path.join(base, "odd", "1", "assets.extra", "odd.tflite")
-    assert f"TFLite:     {tflite}" in exported.stdout
-    from_checkpoint = run("sample.py", run_dir, "--length", 40, "--seed", 3, "--prime", "ROMEO:", cwd=odd)
-    from_tflite = run("sample.py", tflite, "--length", 40, "--seed", 3, "--prime", "ROMEO:", cwd=odd)
-    assert from_checkpoint.returncode == from_tflite.returncode == 0, from_checkpoint.stderr + from_tflite.stderr
-    assert from_checkpoint.stdout == from_tflite.stdout and len(from_tflite.stdout) == len("ROMEO:") + 40 + 1
-    ran = [p for d in (os.path.dirname(odd), odd, ROOT) for p in glob.glob(os.path.join(glob.escape(d), "pwned*"))]
-    assert ran == []
 
 
 @pytest.mark.parametrize(
@@ -107,6 +99,24 @@ def test_sample_bad_input_is_one_line(trained_run, args, message):
     assert p.returncode == 2
     lines = [line for line in p.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], p.stderr
+
+
+def test_paths_with_shell_characters_work_end_to_end_and_run_nothing(trained_run, tmp_path):
+    """The corpus and run directory of trained_run (trained and sampled by the tests above), and here an
+    export and its .tflite, all under SHELL_NAME: every tool takes them as they are (they are never
+    pasted into a shell command), and none of the commands hidden in the name ever ran."""
+    run_dir, _ = trained_run
+    odd = os.path.dirname(run_dir)
+    base = os.path.join(odd, f"models {SHELL_NAME}")
+    exported = run("export.py", run_dir, "--name", "odd", "--base_dir", base, "--no_warmup", cwd=odd)
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    tflite = os.path.join(base, "odd", "1", "assets.extra", "odd.tflite")
+    assert f"TFLite:     {tflite}" in exported.stdout
+    from_tflite = run("sample.py", tflite, "--length", 40, "--seed", 3, "--prime", "ROMEO:", cwd=odd)
+    assert from_tflite.returncode == 0, from_tflite.stderr
+    assert from_tflite.stdout.startswith("ROMEO:") and len(from_tflite.stdout) == len("ROMEO:") + 40 + 1
+    ran = [p for d in (os.path.dirname(odd), odd, ROOT) for p in glob.glob(os.path.join(glob.escape(d), "pwned*"))]
+    assert ran == []
 
 
 @pytest.mark.parametrize(
@@ -186,26 +196,7 @@ def test_length_zero_is_an_empty_sample_from_a_tflite(tiny_saved_model):
     assert proc.returncode == 0 and proc.stdout == "==== sample 1 (seed 123) ====\n\n==== sample 2 (seed 124) ====\n\n"
 
 
-# --- TensorFlow's start-up lines: filtered unless TFCHARRNN_TF_LOGS=1 ----------------------------
-
-TF_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\])")
-
-
-@pytest.mark.parametrize("shown", [False, True])
-def test_tensorflow_start_up_lines_are_filtered_unless_asked_for(trained_run, shown):
-    """TF_CPP_MIN_LOG_LEVEL=0 makes TensorFlow log at start-up on any machine; the sample is on stdout either way."""
-    run_dir, _ = trained_run
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="0")
-    env.pop("TFCHARRNN_TF_LOGS", None)
-    if shown:
-        env["TFCHARRNN_TF_LOGS"] = "1"
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "sample.py"), run_dir, "--length", "20", "--prime", "ROMEO:"],
-                          capture_output=True, text=True, timeout=300, env=env)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.startswith("ROMEO:") and len(proc.stdout) == len("ROMEO:") + 20 + 1
-    tf_lines = [line for line in proc.stderr.splitlines() if TF_LOG_LINE.match(line)]
-    assert bool(tf_lines) == shown, proc.stderr[-2000:]
-
+# --- the filter of TensorFlow's log lines ---------------------------------------------------------
 
 FILTER_PROGRAM = r"""
 import os, sys, traceback, warnings
