@@ -5,10 +5,13 @@
         --temperature 0.8 --top_p 0.95 --format inputs
     python scripts/serving_client.py --model shakespeare --grpc localhost:8500 --prompt "ROMEO:"
     python scripts/serving_client.py --model shakespeare --version 2 --timeout 60 --prompt "ROMEO:"
+    python scripts/serving_client.py --model shakespeare --prompt "ROMEO:" --stop "\n\n"   # the `generate` signature
 
 REST needs only the standard library; gRPC needs `pip install tensorflow-serving-api` (which
 pulls in tensorflow for its protos and make_tensor_proto). Prompt i is sent with seed SEED + i,
-the rule `scripts/sample.py --num_samples` follows, so both give the same texts.
+the rule `scripts/sample.py --num_samples` follows, so both give the same texts. Without --stop
+the request goes to `serving_default` (every tfcharrnn export has it); with --stop to `generate`,
+which ends each text before the stop string and answers how it ended (reported on stderr).
 
 Errors are one line on stderr: a refused request (HTTP 4xx, INVALID_ARGUMENT, an unknown model or
 version) exits 2; no answer in --timeout seconds, the server's own deadline (REST: HTTP 504, TF
@@ -18,18 +21,22 @@ INTERNAL, ...) or an unreachable server exits 1.
 As a library:
     from serving_client import rest_generate, grpc_generate, rest_body
     texts = rest_generate("http://localhost:8501", "shakespeare", ["ROMEO:"], max_new_chars=200)
+    rows = rest_results("http://localhost:8501", "shakespeare", ["ROMEO:"], stop="\n")   # [{"text", "finish_reason", "new_chars"}]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import socket
 import sys
 import urllib.error
 import urllib.request
 
-INPUTS = ("prompt", "max_new_chars", "temperature", "top_k", "top_p", "seed")
+INPUTS = ("prompt", "max_new_chars", "temperature", "top_k", "top_p", "seed", "stop")  # stop: the `generate` signature only
+DTYPES = {"prompt": "string", "max_new_chars": "int32", "temperature": "float32", "top_k": "int32", "top_p": "float32", "seed": "int64",
+          "stop": "string"}
 TIMEOUT = 600.0  # seconds to wait for an answer (--timeout)
 # gRPC codes that say the server could not answer, not that the request was wrong
 SERVER_FAILED = ("UNAVAILABLE", "INTERNAL", "UNKNOWN", "DATA_LOSS", "RESOURCE_EXHAUSTED", "ABORTED", "CANCELLED")
@@ -63,8 +70,9 @@ def _no_answer(timeout: float) -> str:
     return f"no answer from the server within {timeout:g} s (--timeout); ask for fewer characters or prompts, or raise --timeout"
 
 
-def _columns(prompts, max_new_chars=200, temperature=1.0, top_k=0, top_p=1.0, seed=0) -> dict:
-    """One list per signature input, one entry per prompt; a scalar setting applies to every prompt."""
+def _columns(prompts, max_new_chars=200, temperature=1.0, top_k=0, top_p=1.0, seed=0, stop=None) -> dict:
+    """One list per signature input, one entry per prompt; a scalar setting applies to every prompt.
+    stop None: no stop input (serving_default); a string or one per prompt: the `generate` signature's."""
     prompts = list(prompts)
     n = len(prompts)
 
@@ -76,7 +84,7 @@ def _columns(prompts, max_new_chars=200, temperature=1.0, top_k=0, top_p=1.0, se
         return [cast(value)] * n
 
     seeds = [int(s) for s in seed] if isinstance(seed, (list, tuple)) else [int(seed) + i for i in range(n)]
-    return {
+    cols = {
         "prompt": prompts,
         "max_new_chars": per_row(max_new_chars, int, "max_new_chars"),
         "temperature": per_row(temperature, float, "temperature"),
@@ -84,13 +92,23 @@ def _columns(prompts, max_new_chars=200, temperature=1.0, top_k=0, top_p=1.0, se
         "top_p": per_row(top_p, float, "top_p"),
         "seed": seeds,
     }
+    if stop is not None:
+        cols["stop"] = per_row(stop, str, "stop")
+    return cols
+
+
+def _signature(signature, cols) -> str:
+    """serving_default, or `generate` when the request has stop strings."""
+    return signature or ("generate" if "stop" in cols else "serving_default")
 
 
 def rest_body(prompts, fmt: str = "instances", signature: str | None = None, **settings) -> dict:
     """The JSON body of POST /v1/models/NAME:predict, in TF Serving's row or columnar format."""
     cols = _columns(prompts, **settings)
+    if "stop" in cols and not signature:
+        signature = "generate"
     if fmt == "instances":  # row format: one object per prompt
-        body = {"instances": [{k: cols[k][i] for k in INPUTS} for i in range(len(cols["prompt"]))]}
+        body = {"instances": [{k: cols[k][i] for k in INPUTS if k in cols} for i in range(len(cols["prompt"]))]}
     elif fmt == "inputs":  # columnar format: one list per input
         body = {"inputs": cols}
     else:
@@ -100,12 +118,19 @@ def rest_body(prompts, fmt: str = "instances", signature: str | None = None, **s
     return body
 
 
-def texts_from_rest_response(response: dict) -> list[str]:
+def results_from_rest_response(response: dict) -> list[dict]:
+    """One dict per prompt: "text", and from `generate` "finish_reason" and "new_chars" too."""
+    keys = ("text", "finish_reason", "new_chars")
     if "predictions" in response:  # row format
-        return [row["text"] for row in response["predictions"]]
+        return [{k: row[k] for k in keys if k in row} for row in response["predictions"]]
     if "outputs" in response:  # columnar format
-        return list(response["outputs"]["text"])
+        out = response["outputs"]
+        return [dict(zip([k for k in keys if k in out], values)) for values in zip(*(out[k] for k in keys if k in out))]
     raise ServingError(f"unexpected response {str(response)[:200]}")
+
+
+def texts_from_rest_response(response: dict) -> list[str]:
+    return [row["text"] for row in results_from_rest_response(response)]
 
 
 def rest_predict(url: str, model: str, body: dict, version: int | None = None, timeout: float = TIMEOUT) -> dict:
@@ -136,34 +161,44 @@ def rest_predict(url: str, model: str, body: dict, version: int | None = None, t
         raise
 
 
+def rest_results(url: str, model: str, prompts, fmt: str = "instances", version: int | None = None, timeout: float = TIMEOUT,
+                 **settings) -> list[dict]:
+    """POST /v1/models/MODEL[/versions/N]:predict for ``prompts``: results_from_rest_response's dicts."""
+    return results_from_rest_response(rest_predict(url, model, rest_body(prompts, fmt, **settings), version, timeout))
+
+
 def rest_generate(url: str, model: str, prompts, fmt: str = "instances", version: int | None = None, timeout: float = TIMEOUT,
                   **settings) -> list[str]:
-    """Texts generated for ``prompts`` by POST /v1/models/MODEL[/versions/N]:predict (serving_default)."""
-    return texts_from_rest_response(rest_predict(url, model, rest_body(prompts, fmt, **settings), version, timeout))
+    """Texts generated for ``prompts`` by POST /v1/models/MODEL[/versions/N]:predict."""
+    return [r["text"] for r in rest_results(url, model, prompts, fmt, version, timeout, **settings)]
 
 
-def grpc_request(model: str, prompts, version: int | None = None, signature: str = "serving_default", **settings):
-    """A tensorflow_serving PredictRequest for serving_default, tensors made with make_tensor_proto."""
+def grpc_request(model: str, prompts, version: int | None = None, signature: str | None = None, **settings):
+    """A tensorflow_serving PredictRequest (serving_default, or `generate` with stop), tensors made with make_tensor_proto."""
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
     cols = _columns(prompts, **settings)
-    dtypes = {"prompt": tf.string, "max_new_chars": tf.int32, "temperature": tf.float32, "top_k": tf.int32,
-              "top_p": tf.float32, "seed": tf.int64}
     req = predict_pb2.PredictRequest()
     req.model_spec.name = model
-    req.model_spec.signature_name = signature
+    req.model_spec.signature_name = _signature(signature, cols)
     if version:
         req.model_spec.version.value = int(version)
-    for key in INPUTS:
-        values = [p.encode("utf-8") for p in cols[key]] if key == "prompt" else cols[key]
-        req.inputs[key].CopyFrom(tf.make_tensor_proto(values, dtype=dtypes[key], shape=[len(values)]))
+    for key in (k for k in INPUTS if k in cols):
+        values = [p.encode("utf-8") for p in cols[key]] if DTYPES[key] == "string" else cols[key]
+        req.inputs[key].CopyFrom(tf.make_tensor_proto(values, dtype=tf.dtypes.as_dtype(DTYPES[key]), shape=[len(values)]))
     return req
 
 
 def grpc_generate(target: str, model: str, prompts, version: int | None = None, timeout: float = TIMEOUT, channel=None,
                   **settings) -> list[str]:
-    """Texts generated for ``prompts`` through PredictionService/Predict on ``target`` (host:port); ``version``
+    """Texts generated for ``prompts`` through PredictionService/Predict on ``target`` (host:port)."""
+    return [r["text"] for r in grpc_results(target, model, prompts, version, timeout, channel, **settings)]
+
+
+def grpc_results(target: str, model: str, prompts, version: int | None = None, timeout: float = TIMEOUT, channel=None,
+                 **settings) -> list[dict]:
+    """Like rest_results, through PredictionService/Predict on ``target`` (host:port); ``version``
     goes in model_spec.version. ServingError (or ServerFailed, ServingTimeout) when no text comes back."""
     import grpc
     import tensorflow as tf
@@ -186,7 +221,30 @@ def grpc_generate(target: str, model: str, prompts, version: int | None = None, 
     finally:
         if own:
             channel.close()
-    return [t.decode("utf-8") for t in tf.make_ndarray(response.outputs["text"]).reshape(-1)]
+    out = {k: tf.make_ndarray(response.outputs[k]).reshape(-1).tolist() for k in ("text", "finish_reason", "new_chars") if k in response.outputs}
+    rows = [dict(zip(out, values)) for values in zip(*out.values())]
+    for row in rows:
+        row.update({k: row[k].decode("utf-8") for k in ("text", "finish_reason") if k in row})
+    return rows
+
+
+def unescape(text: str) -> str:
+    """--stop's escapes (\\n \\t \\r \\\\ \\0 \\xHH \\uXXXX \\UXXXXXXXX), as scripts/sample.py reads them."""
+    simple = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "0": "\0", "'": "'", '"': '"'}
+
+    def one(m):
+        code = m.group(1)
+        if code in simple:
+            return simple[code]
+        if len(code) > 1:
+            try:
+                return chr(int(code[1:], 16))
+            except (ValueError, OverflowError):
+                pass
+        shown = "\\" + code if code else "a trailing backslash"
+        raise argparse.ArgumentTypeError(f"unknown escape {shown} in {text!r}; use \\n, \\t, \\r, \\\\, \\xHH, \\uXXXX or \\UXXXXXXXX")
+
+    return re.sub(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|x[0-9a-fA-F]{2}|.|$)", one, text, flags=re.S)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -205,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top_k", type=int, default=0, help="0 = off")
     p.add_argument("--top_p", type=float, default=1.0, help="1 = off")
     p.add_argument("--seed", type=int, default=0, help="prompt i uses seed SEED + i")
+    p.add_argument("--stop", type=unescape, default=None, metavar="STRING",
+                   help="end each text where it completes STRING (not returned; escapes such as \\n understood): "
+                        "the `generate` signature")
     p.add_argument("--format", choices=("instances", "inputs"), default="instances", help="REST body: row (instances) or columnar (inputs)")
     p.add_argument("--print_body", action="store_true", help="print the REST JSON body and exit (for curl)")
     return p
@@ -218,7 +279,8 @@ def main(argv=None) -> int:
     if args.version is not None and args.version < 1:
         parser.error(f"--version must be a positive integer, got {args.version}")
     prompts = args.prompt or [""]
-    settings = dict(max_new_chars=args.max_new_chars, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+    settings = dict(max_new_chars=args.max_new_chars, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+                    stop=args.stop)
     if args.print_body:
         print(json.dumps(rest_body(prompts, args.format, **settings), ensure_ascii=False))
         return 0
@@ -230,9 +292,9 @@ def main(argv=None) -> int:
             except ImportError:
                 print("error: --grpc needs `pip install tensorflow-serving-api`; or leave out --grpc to use REST", file=sys.stderr)
                 return 2
-            texts = grpc_generate(args.grpc, args.model, prompts, args.version, args.timeout, **settings)
+            results = grpc_results(args.grpc, args.model, prompts, args.version, args.timeout, **settings)
         else:
-            texts = rest_generate(args.url, args.model, prompts, args.format, args.version, args.timeout, **settings)
+            results = rest_results(args.url, args.model, prompts, args.format, args.version, args.timeout, **settings)
     except ServingTimeout as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -245,10 +307,13 @@ def main(argv=None) -> int:
     except (urllib.error.URLError, ConnectionError, OSError) as e:
         print(f"error: cannot reach the server ({e}); is it running? see docs/serving.md", file=sys.stderr)
         return 1
-    for i, (prompt, text) in enumerate(zip(prompts, texts)):
+    for i, (prompt, result) in enumerate(zip(prompts, results)):
         if len(prompts) > 1:
             print(f"==== sample {i + 1} (seed {args.seed + i}) ====")
-        print(prompt + text)
+        print(prompt + result["text"])
+    for i, result in enumerate(results if args.stop is not None else []):
+        how = "ended at a stop string after" if result["finish_reason"] == "stop" else "no stop string in"
+        print(f"sample {i + 1} (seed {args.seed + i}): {how} {result['new_chars']} generated characters", file=sys.stderr)
     return 0
 
 

@@ -1,18 +1,21 @@
-"""The benchmark (tfcharrnn.bench, run by scripts/bench.py) keeps working: its --quick smoke mode
-writes the JSON and the markdown table.
+"""The benchmark (benchmarks/, run by scripts/bench.py) keeps working: its --quick smoke mode
+writes the JSON and the markdown table; the quality race's grid, peers, corpora and the
+transformer's sliding-window scorer do what they say.
 
 No timing assertions: speed is measured by running the benchmark itself (docs/performance.md).
 """
 
 import json
 import os
+import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from tfcharrnn.bench.common import torch_available
-from tfcharrnn.bench.train_peers import matmul_params, train_flops_per_char
+from benchmarks.common import torch_available
+from benchmarks.train_peers import matmul_params, train_flops_per_char
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "scripts", "bench.py")
@@ -37,14 +40,14 @@ def test_flops_formula_counts_six_times_the_matmul_parameters():
 
 
 def test_quality_is_asked_for_by_name():
-    from tfcharrnn.cli.flags import bench_parser as build_parser
+    from benchmarks.command import bench_parser as build_parser
 
     assert build_parser().parse_args([]).only == "train,peak,generate,prep"  # a quality run trains for minutes
 
 
 def test_quick_run_writes_json_and_markdown(tmp_path, tiny_checkpoint):
-    # every section but web (tests/test_web.py drives the page), one run
-    results, md = run_bench(tmp_path, "--only", "train,peak,generate,prep,quality,quantization", "--checkpoints", tiny_checkpoint)
+    # every section but web (tests/test_web.py drives the page) and the quality ones (below), one run
+    results, md = run_bench(tmp_path, "--only", "train,peak,generate,prep,quantization", "--checkpoints", tiny_checkpoint)
     assert {"started", "command", "settings", "machine", "load_before", "load_after", "notes", "total_s"} <= set(results)
     assert results["settings"]["quick"] is True
     assert results["machine"]["cpu_count"] >= 1
@@ -78,18 +81,12 @@ def test_quick_run_writes_json_and_markdown(tmp_path, tiny_checkpoint):
         assert prep["train_cached"][key] > 0
     assert str(tmp_path) in prep["corpus"]["path"]  # the corpus goes to --tmp-dir, never into the repo
 
-    quality = results["quality"]
-    assert 0 < quality["minutes"] < 0.2  # --quick: seconds
-    assert set(quality["peers"]) == {"tfcharrnn"} | ({"torch"} if torch_available() else set())
-    for peer in quality["peers"].values():
-        assert 0 < peer["val_loss"] < 10 and peer["steps"] >= 1 and peer["label"]
-
     (quantized,) = results["quantization"].values()
     assert quantized["dynamic"]["size_bytes"] < quantized["float16"]["size_bytes"] < quantized["none"]["size_bytes"]
     assert abs(quantized["none"]["loss_cost"]) < 1e-3 and abs(quantized["dynamic"]["loss_cost"]) < 0.1
 
     assert md.startswith("## Performance")
-    for heading in ("### Training", "### Generation", "### Corpus preparation", "### Quality in", "| config | peer | chars/s | vs PyTorch | vs model.fit |",
+    for heading in ("### Training", "### Generation", "### Corpus preparation", "| config | peer | chars/s | vs PyTorch | vs model.fit |",
                     "| SavedModel serving_default", "| LiteRT sampler", "### LiteRT: file size"):
         assert heading in md
     assert "python scripts/bench.py --quick" in md  # the command to reproduce
@@ -109,7 +106,140 @@ def test_unknown_section_is_refused(tmp_path):
 
 @pytest.mark.slow  # the --quick run above covers the serving rows; this calls the function on its own
 def test_bench_serving_smoke():
-    from tfcharrnn.bench.serving import bench_serving
+    from benchmarks.serving import bench_serving
 
     result = bench_serving(num_layers=1, hidden_size=16, num_chars=40, batch=4, repeats=1, log=lambda *a: None)
     assert result["serving_s"] > 0 and result["speedup_vs_onestep"] > 0 and result["batch_cost"] > 0
+
+
+# --- the quality race ----------------------------------------------------------------------------
+
+
+def test_quick_quality_grid_then_race(tmp_path):
+    from tfcharrnn.checkpoint import load_checkpoint
+
+    grid_path = tmp_path / "grid.json"
+    results, md = run_bench(tmp_path, "--only", "quality-grid,quality", "--quality-corpora", "code", "--quality-grid-file", str(grid_path),
+                            "--quality-peers", "tfcharrnn,torch,transformer,tfcharrnn-noflag", timeout=900)
+    assert not [n for n in results["notes"] if n.startswith("section ")], results["notes"]
+    race, with_torch = results["quality"], torch_available()
+    code = race["corpora"]["code"]
+    assert code["chars"] == 30_000 and str(tmp_path) in code["path"]  # --quick: a slice, under --tmp-dir
+    assert [r["peer"] for r in race["runs"]] == ["tfcharrnn"] + (["torch", "transformer"] if with_torch else []) + ["tfcharrnn-noflag"]
+    runs = {r["peer"]: r for r in race["runs"]}
+    for r in race["runs"]:
+        assert 0 < r["val_loss"] < 10 and r["steps"] >= 1 and r["process_wall_s"] > 0 and (tmp_path / "out" / "logs" / r["log"]).exists()
+
+    tf = runs["tfcharrnn"]  # the user's command, nothing added; scored by the checkpoint best.json points at
+    assert tf["command"] == f"python scripts/train.py --time_budget 0.02 --train_data {code['path']} --checkpoint_dir {tf['run_dir']}"
+    assert tf["val_loss"] == load_checkpoint(tf["run_dir"], with_optimizer=False).train_state["val_loss"]
+    noflag = runs["tfcharrnn-noflag"]  # --quick caps the bare command at 2 steps and says so
+    assert noflag["command"] == f"python scripts/train.py --max_steps 2 --checkpoint_dir {noflag['run_dir']}" and noflag["corpus"] == "shakespeare"
+    assert "### Quality in a time budget" in md and ("### Quality grid" in md) == with_torch
+
+    if with_torch:
+        grid = json.loads(grid_path.read_text())
+        for peer in ("torch", "transformer"):
+            entry = grid[peer]["0.02"]["code"]  # --quick: each grid's first and last point
+            assert len(entry["tried"]) == 2 and entry["val_loss"] == min(t["val_loss"] for t in entry["tried"])
+            assert runs[peer]["settings_source"].startswith("grid: best of 2")
+            assert {k: runs[peer]["settings"][k] for k in entry["best"]} == entry["best"]
+            assert runs[peer]["val_chars"] == 2_999  # the whole validation text: its last 3,000 characters
+        sizes, config = runs["torch"]["settings"], tf["config"]  # the LSTM copies the tfcharrnn run's sizes
+        assert all(sizes[k] == config[k] for k in ("model", "hidden_size", "num_layers", "embedding_size", "dropout"))
+
+
+def test_the_race_reads_the_grid_and_says_where_settings_come_from():
+    from benchmarks.quality import grid_entry
+
+    grid = {"torch": {"3": {"shakespeare": {"best": {"learning_rate": 0.01, "batch_size": 32}, "tried": [{}, {}, {}]}}}}
+    entry, source = grid_entry(grid, "torch", 3.0, "shakespeare")
+    assert entry["best"] == {"learning_rate": 0.01, "batch_size": 32} and source == "grid: best of 3 at 3 min"
+    entry, source = grid_entry(grid, "torch", 3, "code")  # no grid on this corpus: the shakespeare one, said so
+    assert entry["best"]["learning_rate"] == 0.01 and "no grid on code" in source
+    assert grid_entry(grid, "torch", 15, "shakespeare") == (None, "defaults: no grid run for torch at 15 min")
+    assert grid_entry(grid, "transformer", 3, "shakespeare")[0] is None
+
+
+def test_a_tfcharrnn_run_is_read_as_sample_and_export_would_use_it(tmp_path):
+    from benchmarks.quality import lstm_sizes, read_run
+
+    config = {"model": "lstm", "hidden_size": 384, "num_layers": 3, "embedding_size": 48, "dropout": 0.25, "weight_drop": 0.1, "vocab_size": 65}
+    for name, val in (("early", 1.50), ("late", 1.60)):  # validation rose: best.json and latest.json part
+        (tmp_path / name).mkdir()
+        state = {"step": 100 if name == "early" else 200, "epoch": 1.0, "val_loss": val, "train_config": {"seq_length": 64}}
+        (tmp_path / name / "meta.json").write_text(json.dumps({"config": config, "train_state": state}))
+    (tmp_path / "best.json").write_text(json.dumps({"checkpoint": "early"}))
+    (tmp_path / "latest.json").write_text(json.dumps({"checkpoint": "late", "step": 200, "epoch": 2.0}))
+    end = {"kind": "end", "step": 210, "epoch": 2.1, "elapsed_s": 60.0, "chars_seen": 600_000, "params": 1000, "stop_reason": "patience"}
+    (tmp_path / "metrics.jsonl").write_text(json.dumps({"kind": "val", "step": 200}) + "\n" + json.dumps(end) + "\n")
+    r = read_run(str(tmp_path))
+    assert (r["val_loss"], r["best_step"], r["steps"], r["epochs"], r["chars_per_s"]) == (1.50, 100, 210, 2.1, 10_000.0)
+    assert lstm_sizes(r) == {"model": "lstm", "hidden_size": 384, "num_layers": 3, "embedding_size": 48, "dropout": 0.25, "seq_length": 64}
+
+
+def test_quality_flags_are_checked():
+    from benchmarks.command import bench_parser
+    from tfcharrnn.errors import UserError
+
+    args = bench_parser().parse_args(["--quality-minutes", "3,15", "--quality-corpora", "code,chinese"])
+    assert args.quality_minutes == [3.0, 15.0] and args.quality_corpora == ["code", "chinese"]
+    assert bench_parser().parse_args([]).quality_peers == ["tfcharrnn", "torch", "transformer"]
+    for flags in (["--quality-corpora", "klingon"], ["--quality-peers", "torch,gpt4"], ["--quality-minutes", "three"]):
+        with pytest.raises(UserError):
+            bench_parser().parse_args(flags)
+
+
+def test_corpora_are_deterministic(tmp_path, monkeypatch):
+    from benchmarks import corpora
+    from tfcharrnn.data import BUNDLED
+    from tfcharrnn.errors import UserError
+
+    code = corpora.code_text()
+    assert code == corpora.code_text() and 2_000_000 <= len(code) < 2_300_000  # whole files until about 2 M characters
+    files = re.findall(r"^# ===== (\S+\.py) =====$", code, re.M)
+    assert len(files) > 10 and files == sorted(files)
+    chinese = corpora.chinese_text()
+    assert chinese == corpora.chinese_text() and "\x1b" not in chinese and len(set(chinese)) > 5_000
+    assert "[34;1m" not in chinese and "Debian" in chinese  # escapes gone, the rest kept
+    path = corpora.corpus_file("chinese", str(tmp_path), max_chars=1_000)
+    with open(path, encoding="utf-8") as f:
+        assert f.read() == chinese[:1_000]
+    assert corpora.corpus_file("chinese", str(tmp_path), max_chars=1_000) == path and corpora.corpus_file("shakespeare", str(tmp_path)) == BUNDLED
+    monkeypatch.setattr(corpora, "FORTUNES_ZH", str(tmp_path / "missing"))
+    with pytest.raises(UserError, match="apt-get install fortunes-zh"):
+        corpora.check_available(["shakespeare", "chinese"])
+
+
+def test_sliding_windows_score_every_position_once_with_half_a_block_of_context():
+    from benchmarks.transformer_peer import sliding_windows
+
+    for n in (1, 7, 8, 9, 16, 17, 40, 101):
+        for block in (4, 8, 9):
+            counts = np.zeros(n, int)
+            for i, (start, a, b) in enumerate(sliding_windows(n, block)):
+                assert 0 <= start <= a < b <= start + min(block, n)
+                assert i == 0 or a - start >= block // 2  # after the first window: half a block of context at least
+                counts[a:b] += 1
+            assert (counts == 1).all(), (n, block)
+
+
+@pytest.mark.skipif(not torch_available(), reason="PyTorch is the bench extra: pip install -e .[bench]")
+def test_transformer_score_is_the_mean_loss_of_every_character_in_its_window():
+    import torch
+
+    from benchmarks.transformer_peer import gpt, score, sliding_windows
+
+    torch.manual_seed(0)
+    model = gpt(vocab_size=11, n_layer=2, n_head=2, n_embd=16, block_size=8, dropout=0.1)
+    ids = np.random.default_rng(0).integers(0, 11, 42)
+    x, y = torch.from_numpy(ids[:-1]), torch.from_numpy(ids[1:])
+    model.eval()
+    with torch.no_grad():
+        # each character on its own, from its window's start: the model reads nothing after it
+        direct = [float(torch.nn.functional.cross_entropy(model(x[start:p + 1][None])[0, -1:], y[p:p + 1]))
+                  for start, a, b in sliding_windows(len(x), 8) for p in range(a, b)]
+        short = torch.nn.functional.cross_entropy(model(x[None, :7])[0], y[:7])  # a text shorter than a block: one window
+    assert len(direct) == len(x)
+    assert score(model, ids, block_size=8, batch=3) == pytest.approx(np.mean(direct), rel=1e-5)
+    assert score(model, ids[:8], block_size=8) == pytest.approx(float(short), rel=1e-5)

@@ -36,8 +36,8 @@ def fixture_config(tmp_path, **overrides):
     """The flags the fixture was trained with, on a copy of its corpus, writing under tmp_path."""
     shutil.copy(os.path.join(FIXTURE, "corpus.txt"), tmp_path / "corpus.txt")
     saved = ckpt_lib.load_checkpoint(STEP3).train_state["train_config"]
-    return dataclasses.replace(TrainConfig(**saved), train_data=str(tmp_path / "corpus.txt"), quiet=True,
-                               kernel="step-groups", **overrides)  # the path 9ab456a trained on
+    return dataclasses.replace(TrainConfig.from_dict(saved), train_data=str(tmp_path / "corpus.txt"), quiet=True,
+                               train_path="step-groups", **overrides)  # the path 9ab456a trained on
 
 
 def assert_close_to_fixture(got, want, learning_rate, name):

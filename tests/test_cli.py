@@ -83,7 +83,9 @@ def test_sample_strategies_and_batches(trained_run):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--temperature", "0"], "--temperature must be > 0"),
+        (["--temperature", "-1"], "--temperature must be a finite number >= 0 (0 = greedy), got -1"),
+        (["--stop", "\\q"], "argument --stop: unknown escape \\q"),
+        (["--stop", "ebra\u6708"], "the stop string 'ebra\u6708' has 1 character(s) the model never saw: '\u6708'; the model could never"),
         (["--top_k", "-1"], "--top_k"),
         (["--top_k", "1000"], "--top_k"),
         (["--top_p", "1.5"], "--top_p"),
@@ -151,19 +153,20 @@ def test_sample_missing_checkpoint(tmp_path):
     assert p.returncode == 2 and "no tfcharrnn checkpoint" in p.stderr
 
 
-@pytest.mark.parametrize("argv, epochs", [
-    ([], 10.0),                                        # the default epoch limit
-    (["--time_budget", "15"], 0.0),                    # a time budget alone: train for that long
-    (["--time_budget", "15", "--max_epochs", "2"], 2.0),  # both given: both apply
-    (["--max_epochs", "0", "--max_steps", "5"], 0.0),
+@pytest.mark.parametrize("argv, epochs, minutes", [
+    ([], 0.0, 12.0),                                       # no stop flag: the default budget of 12 minutes
+    (["--time_budget", "15"], 0.0, 15.0),                  # a time budget alone: train for that long
+    (["--time_budget", "15", "--max_epochs", "2"], 2.0, 15.0),  # both given: both apply
+    (["--max_epochs", "3"], 3.0, 0.0),                     # any stop flag replaces the default budget
+    (["--max_epochs", "0", "--max_steps", "5"], 0.0, 0.0),
 ])
-def test_time_budget_lifts_the_default_epoch_limit(argv, epochs):
+def test_a_stop_flag_replaces_the_default_budget(argv, epochs, minutes):
     from tfcharrnn.cli.flags import train_parser
     from tfcharrnn.cli.train import train_config
 
     cfg = train_config(train_parser().parse_args(argv))
     cfg.validate()
-    assert cfg.max_epochs == epochs
+    assert (cfg.epoch_limit, cfg.minutes_limit) == (epochs, minutes)
 
 
 # --- --length 0: an empty sample, exit 0 --------------------------------------------------------
@@ -248,4 +251,3 @@ def test_the_log_filter_never_eats_our_lines_or_a_traceback(shown):
     assert text.index("ValueError: caught and printed") < text.index("RuntimeError: a bug: the traceback must reach the user")
     assert proc.stderr.count("Traceback (most recent call last):") == 2  # unfiltered, the first may follow the last TF line
     assert len(lines) - len(ours) == (5 if shown else 0), proc.stderr
-

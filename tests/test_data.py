@@ -65,13 +65,13 @@ def test_resume_position_skips_batches():
 
 @pytest.mark.parametrize("layout", ["stream", "windows"])
 @pytest.mark.parametrize("start_batch", [0, 3])
-def test_chunks_hold_the_same_batches_in_order(layout, start_batch):
-    """chunk=K: (K, B, T) elements, the last one short, that are the per-batch elements stacked."""
+def test_elements_of_several_batches_hold_the_same_batches_in_order(layout, start_batch):
+    """batches_per_element=K: (K, B, T) elements, the last one short, that are the per-batch elements stacked."""
     ids = np.arange(5000, dtype=np.uint16) % 97
     make = (lambda **kw: data.stream_dataset(ids, 10, 4, seed=5, epoch=1, start_batch=start_batch, **kw)) if layout == "stream" \
         else (lambda **kw: data.window_dataset(ids, 10, 4, 7, seed=5, epoch=1, start_batch=start_batch, **kw))
     single = [(x.numpy(), y.numpy()) for x, y in make()]
-    chunks = [(x.numpy(), y.numpy()) for x, y in make(chunk=5)]
+    chunks = [(x.numpy(), y.numpy()) for x, y in make(batches_per_element=5)]
     n = len(single)
     assert n > 5 and [len(x) for x, _ in chunks] == [5] * (n // 5) + ([n % 5] if n % 5 else [])
     assert chunks[0][0].shape[1:] == (4, 10) and chunks[0][0].dtype == np.int32

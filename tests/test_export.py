@@ -141,7 +141,7 @@ def test_layout_is_what_tf_serving_loads(exported):
     extra = os.path.join(path, "assets.extra")
     vocab = Vocabulary.from_json(open(os.path.join(extra, "vocab.json"), encoding="utf-8").read())
     meta = json.load(open(os.path.join(extra, "export.json"), encoding="utf-8"))
-    assert meta["signatures"] == ["serving_default", "step", "vocabulary"] and meta["max_new_chars"] == export_lib.MAX_NEW_CHARS
+    assert meta["signatures"] == ["serving_default", "generate", "step", "vocabulary"] and meta["max_new_chars"] == export_lib.MAX_NEW_CHARS
     assert meta["vocab_size"] == vocab.size
     # nothing but version directories beside it (temporary directories are gone)
     assert os.listdir(os.path.dirname(path)) == ["1"]
@@ -161,13 +161,15 @@ def test_tflite_written_inside_the_version_unless_disabled(exported):
 
 def test_signature_defs_dtypes_shapes(exported, ckpt):
     sigs = _signature_defs(exported["path"])
-    assert set(sigs) >= {"serving_default", "step", "vocabulary"}
+    assert set(sigs) >= {"serving_default", "generate", "step", "vocabulary"}
     cfg = ckpt.config
+    request = {"prompt": ("DT_STRING", [-1]), "max_new_chars": ("DT_INT32", [-1]), "temperature": ("DT_FLOAT", [-1]),
+               "top_k": ("DT_INT32", [-1]), "top_p": ("DT_FLOAT", [-1]), "seed": ("DT_INT64", [-1])}
     want = {
-        "serving_default": (
-            {"prompt": ("DT_STRING", [-1]), "max_new_chars": ("DT_INT32", [-1]), "temperature": ("DT_FLOAT", [-1]),
-             "top_k": ("DT_INT32", [-1]), "top_p": ("DT_FLOAT", [-1]), "seed": ("DT_INT64", [-1])},
-            {"text": ("DT_STRING", [-1]), "ids": ("DT_INT32", [-1, -1])}),
+        "serving_default": (request, {"text": ("DT_STRING", [-1]), "ids": ("DT_INT32", [-1, -1])}),
+        "generate": ({**request, "stop": ("DT_STRING", [-1])},
+                     {"text": ("DT_STRING", [-1]), "ids": ("DT_INT32", [-1, -1]), "new_chars": ("DT_INT32", [-1]),
+                      "finish_reason": ("DT_STRING", [-1])}),
         "step": (
             {"token_id": ("DT_INT32", [-1]), "state": ("DT_FLOAT", [-1, cfg.num_states, cfg.hidden_size])},
             {"logits": ("DT_FLOAT", [-1, cfg.vocab_size]), "state": ("DT_FLOAT", [-1, cfg.num_states, cfg.hidden_size])}),
@@ -305,6 +307,51 @@ def test_bad_requests_are_invalid_argument_and_the_model_keeps_serving(served, b
         sig(**{k: tf.constant(v, DTYPES[k]) for k, v in values.items()})
     assert message in e.value.message
     assert len(_texts(sig(**_request(["ROMEO:"], 5)))[0]) == 5
+
+
+def test_generate_stops_each_row_as_the_sampler_does(served, generator, ckpt):
+    from helpers.stops import apply_stops, never_in
+
+    prompts, seeds = ["ROMEO:", "", "ROMEO:", "First", "ROMEO:"], [1, 2, 3, 4, 5]
+    sig = served.signatures["generate"]
+    full = _texts(served.signatures["serving_default"](**_request(prompts, 60, 0.9, per_row_seeds=seeds)))
+    stops = [full[0][20:22], full[1][10:13], never_in(full[2], ckpt.vocab.chars), "", full[4][0]]
+    out = sig(**_request(prompts, 60, 0.9, per_row_seeds=seeds), stop=tf.constant(stops))
+    got = list(zip(_texts(out), [r.decode() for r in out["finish_reason"].numpy()], out["new_chars"].numpy().tolist()))
+    assert got == [apply_stops(t, [s]) for t, s in zip(full, stops)]
+    assert [r for _, r, _ in got] == ["stop", "stop", "length", "length", "stop"] and got[4] == ("", "stop", 1)
+    for p, s, stop, row in zip(prompts, seeds, stops, got):
+        assert tuple(generator.sample(p, 60, seed=s, temperature=0.9, stop=[stop])[0]) == row
+    ids = out["ids"].numpy()
+    assert ids.shape == (5, 60) and [int((r >= 0).sum()) for r in ids] == [len(t) for t, _, _ in got]  # the texts' ids, -1 padded
+    with_no_stop = sig(**_request(prompts, 60, 0.9, per_row_seeds=seeds), stop=tf.constant([""] * 5))
+    assert _texts(with_no_stop) == full and set(with_no_stop["finish_reason"].numpy()) == {b"length"}
+
+
+def test_stop_cost_helper_measures_the_two_requests(exported):
+    """tests/helpers/stop_cost.py (the figure for docs/serving.md): a smoke run, its timings not judged here."""
+    from helpers.stop_cost import stop_cost
+
+    r = stop_cost(exported["path"], max_new_chars=120, stop_after=20, batch=2, repeats=1)
+    assert r["new_chars"]["full_s"] == [120, 120] and all(n <= 23 for n in r["new_chars"]["stop_s"])
+    assert r["full_s"] > 0 and r["stop_s"] > 0 and r["serving_default_s"] > 0
+
+
+BAD_STOPS = [
+    (["e" * 65], "stop must be at most 64 characters long, got lengths] [65]"),
+    (["ROMEO\u2603"], "stop has characters the model never saw:] [\u2603]"),
+    ([b"\xff"], "stop is not valid UTF-8"),
+    (["a", "b"], "every input needs the same batch size"),
+]
+
+
+@pytest.mark.parametrize("stop,message", BAD_STOPS, ids=["too-long", "unknown", "not-utf8", "batch"])
+def test_generate_refuses_bad_stop_strings(served, stop, message):
+    sig = served.signatures["generate"]
+    with pytest.raises(tf.errors.InvalidArgumentError) as e:
+        sig(**_request(["ROMEO:"], 5), stop=tf.constant(stop))
+    assert message in e.value.message
+    assert _texts(sig(**_request(["ROMEO:"], 5), stop=tf.constant(["e" * 64])))[0]  # at the cap is fine, and it keeps serving
 
 
 def test_max_new_chars_cap_is_an_export_option(ckpt, tmp_path):

@@ -11,6 +11,8 @@
     reaches (its imports, theirs, ..., function-level ones and the packages they sit in included)
     import no tensorflow, keras and nothing of tfcharrnn.cli. (tests/test_tflite.py runs the
     sampler with TensorFlow blocked; this says which module broke the rule.)
+(e) The installed package stands alone: nothing in tfcharrnn/ imports the benchmark (benchmarks/,
+    beside scripts/, not installed) or loads a file of scripts/ by path.
 
 An import of a package's submodule also runs the package's __init__; (c) counts that, (b) does
 not (Python finishes a package's __init__ before it matters, and counting it would make every
@@ -27,10 +29,10 @@ PACKAGE = os.path.join(ROOT, "tfcharrnn")
 HEAVY = ("tensorflow", "keras", "tf_keras")
 
 
-def module_files():
+def module_files(package=PACKAGE):
     """Dotted module name -> path, for every .py file of the package."""
     out = {}
-    for folder, dirs, files in os.walk(PACKAGE):
+    for folder, dirs, files in os.walk(package):
         dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
         for name in sorted(files):
             if name.endswith(".py"):
@@ -41,6 +43,7 @@ def module_files():
 
 
 MODULES = module_files()
+BENCHMARKS = module_files(os.path.join(ROOT, "benchmarks"))  # held to the size rules (d) too
 
 
 def imports_of(module):
@@ -165,6 +168,23 @@ def test_the_litert_runtime_imports_no_tensorflow_and_no_cli():
     assert not bad, f"tfcharrnn.litert_sampler reaches {sorted(reached)}; the TF-free runtime must not import:\n" + "\n".join(bad)
 
 
+LOADERS_BY_PATH = ("spec_from_file_location", "SourceFileLoader", "run_path", "load_source")
+
+
+def test_the_library_does_not_reach_for_the_benchmark_or_the_scripts():
+    assert os.path.isdir(os.path.join(ROOT, "benchmarks")) and not any(m.startswith("tfcharrnn.bench") for m in MODULES)
+    offenders = [f"{os.path.relpath(MODULES[m], ROOT)}:{line} imports {name}"
+                 for m in sorted(MODULES) for name, line in imports_of(m) if name.split(".")[0] == "benchmarks"]
+    for m in sorted(MODULES):
+        for node in ast.walk(_tree(m)):
+            called = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
+            if called in LOADERS_BY_PATH:
+                offenders.append(f"{os.path.relpath(MODULES[m], ROOT)}:{node.lineno} loads a file by path ({called})")
+            elif isinstance(node, ast.Constant) and node.value == "scripts":  # os.path.join(repo, "scripts", ...)
+                offenders.append(f"{os.path.relpath(MODULES[m], ROOT)}:{node.lineno} reaches into scripts/")
+    assert not offenders, "the installed package must not need the checkout's benchmarks/ or scripts/:\n" + "\n".join(offenders)
+
+
 def test_the_cycle_finder_finds_a_cycle():
     graph = {"a": {"b"}, "b": {"c", "x"}, "c": {"a", "d"}, "d": set(), "x": {"y"}, "y": {"b"}}
     assert find_cycles(graph) == ["a -> b -> c -> a"]
@@ -181,24 +201,26 @@ def test_modules_that_must_stay_light_import_no_tensorflow_at_the_top(module):
 
 
 # ---------------------------------------------------------------------------------------------
-# (d) Small units: a newcomer reads a module in one sitting.
+# (d) Small units: a newcomer reads a module in one sitting (the package and benchmarks/ alike).
 
 MAX_MODULE_LINES = 450
 MAX_FUNCTION_LINES = 80
 
 
 def _tree(module):
-    with open(MODULES[module], encoding="utf-8") as f:
-        return ast.parse(f.read(), MODULES[module])
+    path = MODULES.get(module) or BENCHMARKS[module]
+    with open(path, encoding="utf-8") as f:
+        return ast.parse(f.read(), path)
 
 
 def test_no_module_is_over_450_lines():
-    long = {m: sum(1 for _ in open(p, encoding="utf-8")) for m, p in MODULES.items()}
+    assert "benchmarks.command" in BENCHMARKS
+    long = {m: sum(1 for _ in open(p, encoding="utf-8")) for m, p in {**MODULES, **BENCHMARKS}.items()}
     assert not {m: n for m, n in long.items() if n > MAX_MODULE_LINES}
 
 
 def test_no_function_is_over_80_lines():
-    long = [f"{m}.{node.name}: {node.end_lineno - node.lineno + 1} lines" for m in MODULES for node in ast.walk(_tree(m))
+    long = [f"{m}.{node.name}: {node.end_lineno - node.lineno + 1} lines" for m in {**MODULES, **BENCHMARKS} for node in ast.walk(_tree(m))
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
     assert not long
 
@@ -212,10 +234,10 @@ def test_the_serving_module_is_a_module_level_class():
     assert any(isinstance(n, ast.ClassDef) and n.name == "ServingModule" for n in _tree("tfcharrnn.serving").body)
 
 
-def test_no_module_level_switch_is_read_by_the_kernels():
-    """The kernels' choices are values passed in: fused / kernels / paths / model have no module
+def test_no_module_level_switch_is_read_by_the_recurrence():
+    """The recurrence's choices are values passed in: fused / recurrence / train_path / model have no module
     variable that a function assigns with `global` (BATCH_SPLITS, MATMUL_DTYPE, LOOP_JIT were)."""
-    for module in ("tfcharrnn.fused", "tfcharrnn.kernels", "tfcharrnn.paths", "tfcharrnn.model", "tfcharrnn.training.steps"):
+    for module in ("tfcharrnn.fused", "tfcharrnn.recurrence", "tfcharrnn.training.train_path", "tfcharrnn.model", "tfcharrnn.training.steps"):
         assert not [n for n in ast.walk(_tree(module)) if isinstance(n, ast.Global)], module
 
 

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from tfcharrnn import fused
 from tfcharrnn.config import ModelConfig
-from tfcharrnn.kernels import Kernel
+from tfcharrnn.recurrence import Recurrence
 from tfcharrnn.model import CharRNN
 
 
@@ -113,7 +113,7 @@ def test_default_state_is_zero(model):
 
 
 @pytest.mark.parametrize("splits", [1, 2])  # one loop over the batch; two row groups side by side
-def test_fused_kernel_matches_keras_forward_and_gradients(model, splits):
+def test_fused_recurrence_matches_keras_forward_and_gradients(model, splits):
     ids, state = random_inputs(model, batch=4, steps=13, seed=1)
     targets = np.roll(ids, -1, axis=1)
     s0 = tf.constant(state)
@@ -128,11 +128,11 @@ def test_fused_kernel_matches_keras_forward_and_gradients(model, splits):
         return loss.numpy(), final.numpy(), [tf.convert_to_tensor(g).numpy() for g in grads]
 
     ref = loss_and_grads()
-    model.kernel = Kernel.fused(row_groups=splits)
+    model.recurrence = Recurrence.fused(row_groups=splits)
     try:
         got = loss_and_grads()
     finally:
-        model.kernel = Kernel()
+        model.recurrence = Recurrence()
     np.testing.assert_allclose(got[0], ref[0], rtol=1e-5)
     np.testing.assert_allclose(got[1], ref[1], atol=1e-5)
     for g, r in zip(got[2], ref[2]):
@@ -161,25 +161,25 @@ def test_fused_lookup_input_equals_the_embedded_rows(model, row_groups):
     assert np.abs(got[1]).sum() > 0  # the table's gradient arrives
 
 
-def test_the_model_runs_whatever_kernel_it_is_given(model):
-    """The seam: the model asks its kernel (or the call's) what the first layer reads and to run
-    each layer; only the fused kernel reads a fused.Lookup, the Keras kernel the (B, T, E) rows."""
+def test_the_model_runs_whatever_recurrence_it_is_given(model):
+    """The seam: the model asks its recurrence (or the call's) what the first layer reads and to run
+    each layer; only the fused one reads a fused.Lookup, the Keras layers the (B, T, E) rows."""
     ids, state = random_inputs(model)
     seen = []
 
-    class Spy(Kernel):
+    class Spy(Recurrence):
         def run_layer(self, layer, x, layer_state, training=False):
             seen.append(type(x))
             return super().run_layer(layer, x, layer_state, training)
 
-    logits, final = model(ids, state, kernel=Spy())
+    logits, final = model(ids, state, recurrence=Spy())
     ref, ref_final = model(ids, state)
     assert seen[0] is not fused.Lookup and len(seen) == model.config.num_layers
     np.testing.assert_allclose(logits.numpy(), ref.numpy(), atol=1e-6)
     np.testing.assert_allclose(final.numpy(), ref_final.numpy(), atol=1e-6)
     seen.clear()
-    fused_logits, _ = model(ids, state, kernel=Spy("fused", row_groups=1))
-    assert seen[0] is fused.Lookup and model.kernel == Kernel()  # the call's kernel did not stick
+    fused_logits, _ = model(ids, state, recurrence=Spy("fused", row_groups=1))
+    assert seen[0] is fused.Lookup and model.recurrence == Recurrence()  # the call's recurrence did not stick
     np.testing.assert_allclose(fused_logits.numpy(), ref.numpy(), atol=1e-5)
 
 
@@ -194,9 +194,9 @@ def test_bfloat16_matmuls_stay_close_to_float32(model):
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits))
         return loss.numpy(), [tf.convert_to_tensor(g).numpy() for g in tape.gradient(loss, model.trainable_variables)]
 
-    model.kernel = Kernel.fused()
+    model.recurrence = Recurrence.fused()
     ref = loss_and_grads()
-    model.kernel = Kernel.fused(matmul_dtype="bfloat16")
+    model.recurrence = Recurrence.fused(matmul_dtype="bfloat16")
     got = loss_and_grads()
     np.testing.assert_allclose(got[0], ref[0], rtol=1e-2)
     for g, r in zip(got[1], ref[1]):
@@ -218,7 +218,7 @@ def test_weight_drop_masks_the_recurrent_kernel_alike_in_keras_and_fused(kind):
         keras.utils.set_random_seed(5)
         model = CharRNN(ModelConfig(vocab_size=23, model=kind, hidden_size=12, num_layers=2, embedding_size=8, weight_drop=0.5))
         if use_fused:
-            model.kernel = Kernel.fused()
+            model.recurrence = Recurrence.fused()
 
         @tf.function
         def loss_and_grads():
@@ -243,9 +243,9 @@ def test_weight_drop_masks_the_recurrent_kernel_alike_in_keras_and_fused(kind):
             assert np.mean(r == 0) < 0.2 or "embedding" in name, name
 
 
-def test_fused_kernel_inside_tf_function(model):
+def test_fused_recurrence_inside_tf_function(model):
     ids, state = random_inputs(model, steps=7)
-    logits, final = tf.function(lambda i, s: model(i, s, training=True, kernel=Kernel.fused()))(ids, state)
+    logits, final = tf.function(lambda i, s: model(i, s, training=True, recurrence=Recurrence.fused()))(ids, state)
     ref, ref_final = model(ids, state)
     np.testing.assert_allclose(logits.numpy(), ref.numpy(), atol=1e-5)
     np.testing.assert_allclose(final.numpy(), ref_final.numpy(), atol=1e-5)

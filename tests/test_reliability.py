@@ -83,7 +83,7 @@ def test_sigkill_at_random_moments_leaves_checkpoints_loadable(small_corpus, tmp
     killed_at = []
     for _ in range(kills):
         before = latest_step(tmp_path)
-        proc = subprocess.Popen(train_cmd(small_corpus, tmp_path, "--max_steps", 100000, "--eval_val_every", 1, "--keep_best", 2,
+        proc = subprocess.Popen(train_cmd(small_corpus, tmp_path, "--max_steps", 100000, "--eval_val_every", 1, "--patience", 0, "--keep_best", 2,
                                           *(["--resume"] if before is not None else ["--seed", 1])),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
@@ -229,7 +229,7 @@ def test_help_exits_zero():
 
 
 def test_served_model_survives_abuse(tiny_checkpoint, tmp_path):
-    """serving_default, loaded in a fresh process without tfcharrnn and called directly (not through a server):
+    """serving_default and generate, loaded in a fresh process without tfcharrnn and called directly (not through a server):
     odd and hostile requests, then 8 threads of that process calling it at once."""
     from tfcharrnn.export import export_checkpoint
 
@@ -240,12 +240,14 @@ def test_served_model_survives_abuse(tiny_checkpoint, tmp_path):
     out = json.loads(next(line[7:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")))
     cases = out["cases"]
     must_work = ["empty prompt", "10,000-character prompt", "temperature 1e-6", "temperature 1e6", "temperature 0 (greedy)",
-                 "max_new_chars 10,000 (the cap)", "top_k 1e6", "batch of 256", "still serving"]
+                 "max_new_chars 10,000 (the cap)", "top_k 1e6", "batch of 256", "still serving", "stop: empty (none)",
+                 "stop: 64 characters (the cap)", "stop: batch of 256"]
     for name in must_work:
         assert cases[name]["ok"], (name, cases[name])
     assert cases["batch of 256"]["rows"] == 256 and cases["max_new_chars 10,000 (the cap)"]["chars"] == [10_000]
+    assert cases["stop: batch of 256"]["rows"] == 256 and cases["stop: empty (none)"]["finish_reason"] == ["length"]
     must_refuse = ["unknown characters", "temperature -1", "temperature nan", "max_new_chars -5", "max_new_chars 1e9 (over the cap)",
-                   "top_k -3", "top_p 0", "top_p 7"]
+                   "top_k -3", "top_p 0", "top_p 7", "stop: 65 characters", "stop: unknown characters", "stop: 10,000 characters"]
     for name in must_refuse:
         assert not cases[name]["ok"] and cases[name]["error"] == "InvalidArgument" and cases[name]["message"], (name, cases[name])
     assert "\u6708" in cases["unknown characters"]["message"] or "U+6708" in cases["unknown characters"]["message"]

@@ -129,6 +129,86 @@ def test_empty_prompt_starts_from_a_seeded_random_character_and_lengths_pad(mode
     assert list(out[1, 3:]) == [-1, -1]
 
 
+# ---------------------------------------------------------------------------------------------
+# stop strings and the temperature convention (the rule: tfcharrnn.sample_settings; helpers/stops.py writes it out)
+
+
+@pytest.fixture(scope="module")
+def letters(model):
+    from tfcharrnn.vocab import Vocabulary
+
+    return sampling.Generator(model, Vocabulary.from_text("abcdefghij"))
+
+
+def test_stop_strings_end_each_row_where_its_text_completes_one(letters):
+    from helpers.stops import apply_stops
+
+    full = letters.sample_text("abc", 60, seed=11, num_samples=3)
+    first = full[0].index(full[0][30])  # where that character first occurs: a 1-character stop ends there
+    cases = [
+        [full[0][20:22]],  # fires in row 0 at its first occurrence (at 21 at the latest), maybe in other rows
+        [full[1][30:33], full[2][40:42]],  # two stop strings, any row
+        [full[0][30], full[0][first - 1:first + 1]] if first else [full[0][30]],  # both end there: the longest wins
+        ["c" + full[0][0]],  # the prompt's last character + the first generated one: no match across the prompt
+        ["jjjjjjjjjjjjjjjjj"],  # never occurs: the full length
+    ]
+    for stops in cases:
+        got = letters.sample("abc", 60, seed=11, num_samples=3, stop=stops)
+        assert [tuple(s) for s in got] == [apply_stops(t, stops) for t in full], stops
+    got = letters.sample("abc", 60, seed=11, num_samples=3, stop=[full[0][20:22]])[0]
+    assert got.finish_reason == "stop" and got.new_chars <= 22 and full[0][got.new_chars - 2:got.new_chars] == full[0][20:22]
+    assert letters.sample("abc", 60, seed=11, stop=["c" + full[0][0]])[0].new_chars > 1
+    # an empty prompt's seeded first character is generated text: a stop string can end on it
+    empty = letters.sample_text("", 30, seed=5, num_samples=2)
+    assert [tuple(s) for s in letters.sample("", 30, seed=5, num_samples=2, stop=[empty[0][0]])] == \
+        [apply_stops(t, [empty[0][0]]) for t in empty]
+    assert letters.sample("", 30, seed=5, stop=[empty[0][0]])[0] == ("", "stop", 1)
+
+
+def test_the_loop_ends_when_every_row_has_stopped(model):
+    """Run eagerly (the while loop is a Python loop then) and count the model's steps."""
+    calls = []
+
+    def next_fn(ids, state):
+        calls.append(1)
+        return model.next(ids, state)
+
+    def run(n, stop_ids=None):
+        calls.clear()
+        g = sampling.generate_ids(next_fn, model.initial_state(2), [[1, 2, 3], [4, 5, 0]], [3, 2], [n, n], [11, 12],
+                                  [1.0, 1.0], [0, 0], [1.0, 1.0], V, stop_ids=stop_ids)
+        return g, len(calls) - 2  # the prompt: 2 steps
+
+    full, steps = run(200)
+    assert steps == 200 and full.ids.shape == (2, 200)
+    a, b = full.ids[0, 10:12].numpy(), full.ids[1, 30:33].numpy()
+    stop_ids = -np.ones((2, 2, 3), np.int32)  # (B, K, L): row 0's string a, row 1's b; the second of each is empty
+    stop_ids[0, 0, :2], stop_ids[1, 0] = a, b
+    stopped, steps = run(200, stop_ids)  # row 0 ends by 12 characters, row 1 by 33
+    new_chars = stopped.new_chars.numpy()
+    assert stopped.stopped.numpy().all() and new_chars[0] <= 12 and new_chars[1] <= 33
+    assert steps == -(-max(new_chars) // sampling.UNROLL) * sampling.UNROLL  # to the end of the last row's UNROLL block
+    for row in range(2):
+        text = stopped.ids[row].numpy()
+        kept = text[text >= 0]
+        np.testing.assert_array_equal(kept, full.ids[row, : new_chars[row] - [2, 3][row]].numpy())
+
+
+def test_temperature_zero_is_greedy_and_bad_values_are_user_errors(letters):
+    from tfcharrnn.errors import UserError
+    from tfcharrnn.sample_settings import MAX_STOP_CHARS
+
+    assert letters.sample_text("abc", 30, seed=1, temperature=0.0) == letters.sample_text("abc", 30, seed=99, temperature=0.0)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(UserError, match=r"temperature must be a finite number >= 0 \(0 = greedy\)"):
+            letters.sample_text("abc", 5, temperature=bad)
+    with pytest.raises(UserError, match="never saw: 'z'.*could never generate it"):
+        letters.sample("abc", 5, stop=["az"])
+    with pytest.raises(UserError, match=f"is {MAX_STOP_CHARS + 1} characters long; a stop string is at most {MAX_STOP_CHARS}"):
+        letters.sample("abc", 5, stop=["a" * (MAX_STOP_CHARS + 1)])
+    assert letters.sample("abc", 5, stop=["a" * MAX_STOP_CHARS, ""])[0].new_chars == 5  # at the cap is fine; "" is no stop
+
+
 def test_the_command_line_sampler_generates_inside_one_compiled_function(tiny_checkpoint, monkeypatch, capsys):
     """scripts/sample.py on a checkpoint: the model's step is called from Python only while the loop is
     traced, the same few times for 5 characters as for 300; a Python loop over the characters (or the
@@ -147,4 +227,3 @@ def test_the_command_line_sampler_generates_inside_one_compiled_function(tiny_ch
     out = capsys.readouterr().out
     assert out.count("==== sample") == 4 and len(out) > 2 * 300
     assert 0 < counts[5] == counts[300] < 20, counts
-

@@ -75,6 +75,34 @@ def test_version_picks_the_model_version(servers, double, capsys, transport):
     assert len(double.served) == 2
 
 
+@pytest.mark.parametrize("transport", ["rest-instances", "rest-inputs", "grpc"])
+def test_stop_goes_to_generate_and_ends_each_text_before_it(servers, double, capsys, transport):
+    """--stop (escapes read) asks the `generate` signature; the texts end before the stop string, stderr says how each ended."""
+    from helpers.stops import apply_stops
+
+    url, target = servers
+    where = {"rest-instances": ["--url", url], "rest-inputs": ["--url", url, "--format", "inputs"], "grpc": ["--grpc", target]}[transport]
+    args = ["--model", "tiny", *where, "--prompt", "ROMEO:", "--prompt", "the ", "--max_new_chars", "60", "--seed", "3", "--temperature", "0.9"]
+
+    def run(*more):
+        code = client.main(args + list(more))
+        return (code, *capsys.readouterr())
+
+    code, full, _ = run()
+    full = [block.split("\n", 1)[1].rstrip("\n") for block in full.split("==== sample ")[1:]]  # prompt + text of each
+    texts = [full[0][len("ROMEO:"):], full[1][len("the "):]]
+    stop = texts[0][20:22]
+    code, out, err = run("--stop", stop.replace("\\", "\\\\").replace("\n", "\\n"))
+    assert code == 0 and double.served[-1] == (2, "generate")
+    want = [apply_stops(t, [stop]) for t in texts]
+    assert out == f"==== sample 1 (seed 3) ====\nROMEO:{want[0][0]}\n==== sample 2 (seed 4) ====\nthe {want[1][0]}\n"
+    reports = [f"sample {i + 1} (seed {3 + i}): " + ("ended at a stop string after" if r == "stop" else "no stop string in") +
+               f" {n} generated characters\n" for i, (_, r, n) in enumerate(want)]
+    assert err == "".join(reports) and want[0][1] == "stop"
+    code, out, err = run("--stop", "e" * 65)
+    assert code == 2 and "stop must be at most 64 characters" in one_line_error(err)
+
+
 @pytest.mark.parametrize("transport", ["rest", "grpc"])
 @pytest.mark.parametrize("fault, status", [("UNAVAILABLE", 503), ("INTERNAL", 500)])
 def test_a_failing_server_is_one_line_and_exit_1(servers, double, capsys, transport, fault, status):

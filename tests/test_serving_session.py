@@ -63,8 +63,8 @@ class SessionLoader:
         self.graph = tf.Graph()
         self.session = v1.Session(graph=self.graph)
         with self.graph.as_default():
-            meta = v1.saved_model.loader.load(self.session, [tf.saved_model.SERVING], path)
-        self.signature = meta.signature_def["serving_default"]
+            self.meta = v1.saved_model.loader.load(self.session, [tf.saved_model.SERVING], path)
+        self.signature = self.meta.signature_def["serving_default"]
 
     def __call__(self, values):
         g = self.signature
@@ -127,3 +127,25 @@ def test_same_refusal_through_the_session_as_through_tf2(loaders, name):
         assert message in got, (loader_name, got)
     session = loaders["session (TF Serving's loader)"]
     assert len(session(request(["ROMEO:"], 5))[0][0]) == 5  # and the session keeps serving
+
+
+def test_generate_with_stop_strings_through_the_session(loaders, generator):
+    """The `generate` signature (serving_default + a stop string per row) through the session: the same texts, ends and
+    counts as the sampler; a bad stop string is refused with the same message as through TF2."""
+    from helpers.stops import apply_stops
+
+    values = request(["ROMEO:", "", "the "], 40, [1.0, 0.9, 0.0], seeds=[4, 5, 6])
+    full = loaders["session (TF Serving's loader)"](values)[0]
+    stops = [full[0][15:17], full[1][5:8], ""]
+    session = loaders["session (TF Serving's loader)"]
+    sig = session.meta.signature_def["generate"]
+    feeds = {sig.inputs[k].name: np.asarray([p.encode("utf-8") for p in v], dtype=object) if k in ("prompt", "stop")
+             else np.asarray(v, DTYPES[k].as_numpy_dtype) for k, v in {**values, "stop": stops}.items()}
+    out = session.session.run({k: sig.outputs[k].name for k in ("text", "finish_reason", "new_chars")}, feed_dict=feeds)
+    got = [(t.decode("utf-8"), r.decode(), int(n)) for t, r, n in zip(out["text"], out["finish_reason"], out["new_chars"])]
+    assert got == [apply_stops(t, [s]) for t, s in zip(full, stops)] and [r for _, r, _ in got] == ["stop", "stop", "length"]
+    assert got == [tuple(generator.sample(p, 40, seed=s, temperature=t, stop=[stop])[0])
+                   for p, t, s, stop in zip(values["prompt"], values["temperature"], values["seed"], stops)]
+    feeds[sig.inputs["stop"].name] = np.asarray([b"e" * 65, b"", b""], dtype=object)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="stop must be at most 64 characters"):
+        session.session.run(sig.outputs["text"].name, feed_dict=feeds)

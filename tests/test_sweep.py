@@ -55,12 +55,14 @@ def test_grid_sweep_ranks_and_continues(small_corpus, tmp_path):
     assert not any("val_loss" in line for line in log) and len(again["trials"]) == 2
     with pytest.raises(UserError, match="holds a different sweep.*--overwrite"):
         sweep.run_sweep(base, sweep.SweepSpace([16], [1], [0.5], [1e-2]), sweep_dir, log=None)
-    # Settings written before a TrainConfig field existed: the field at its default is no change.
+    # Settings written before a TrainConfig field existed: the field at its default is no change;
+    # nor are the older fields that chose the training path (kernel, fused, jit) naming the same path.
     settings_path = os.path.join(sweep_dir, sweep.SETTINGS)
     with open(settings_path, encoding="utf-8") as f:
         settings = json.load(f)
     for field in ("weight_drop", "weight_decay"):
         del settings["train_config"][field]
+    settings["train_config"].update(kernel=settings["train_config"].pop("train_path"), fused=True, jit=False)
     with open(settings_path, "w", encoding="utf-8") as f:
         json.dump(settings, f)
     assert len(sweep.run_sweep(base, space, sweep_dir, log=None)["trials"]) == 2

@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from benchmarks.litert import bench_tflite, quantization_report
 from tfcharrnn import rng
-from tfcharrnn.bench.litert import bench_tflite, quantization_report
 from tfcharrnn.config import ModelConfig
 from tfcharrnn.errors import UserError
-from tfcharrnn.litert_sampler import LiteRTModel, generate_ids, model_ops, sample_text, vocab_json_path
+from tfcharrnn.litert_sampler import LiteRTModel, generate_ids, sample_text, vocab_json_path
 from tfcharrnn.model import CharRNN
 from tfcharrnn.sampling import Generator, pick
 from tfcharrnn.tflite_export import (
@@ -31,9 +31,11 @@ from tfcharrnn.tflite_export import (
     compare_step,
     convert,
     export_tflite,
+    model_ops,
     tflite_functions,
 )
 from tfcharrnn.vocab import Vocabulary
+from helpers.stops import apply_stops, never_in
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -204,6 +206,51 @@ def test_empty_prompt_and_zero_length(trained):
     assert sample_text(trained.lite, "ROMEO:", 0, seed=1) == [""]
 
 
+def test_stop_strings_same_as_generator_and_no_step_after_the_last_row(trained, monkeypatch):
+    from tfcharrnn.litert_sampler import sample
+
+    prompt, settings = "First Citizen:", dict(seed=3, num_samples=3, temperature=0.9)
+    full = trained.gen.sample_text(prompt, 200, **settings)
+    calls = []
+    real = trained.lite.sample
+    monkeypatch.setattr(trained.lite, "sample", lambda *a, **k: calls.append(1) or real(*a, **k))
+    for stops in ([full[0][50:52]], [full[1][120:123], full[2][80:82]], [never_in(full[0] + full[1] + full[2], trained.vocab.chars)]):
+        want = [apply_stops(t, stops) for t in full]
+        calls.clear()
+        got = sample(trained.lite, prompt, 200, stop=stops, **settings)
+        assert [tuple(s) for s in got] == want, stops
+        assert got == trained.gen.sample(prompt, 200, stop=stops, **settings)
+        assert len(calls) == max(s.new_chars for s in got)  # nothing runs once every row is done
+    assert got[0].finish_reason == "length" and got[0].new_chars == 200
+    first = sample(trained.lite, "", 30, seed=9, num_samples=2)  # an empty prompt's first character can be the stop
+    got = sample(trained.lite, "", 30, seed=9, num_samples=2, stop=[first[0].text[0]])
+    assert got == trained.gen.sample("", 30, seed=9, num_samples=2, stop=[first[0].text[0]])
+    assert got[0] == ("", "stop", 1)
+
+
+def test_cli_temperature_zero_is_greedy_and_stop_reports_on_stderr(trained, tiny_checkpoint, capsys):
+    """scripts/sample.py on the .tflite and on the checkpoint it came from: --temperature 0 = --greedy; --stop
+    (escapes understood) ends the text before the stop string and says so on stderr."""
+    from tfcharrnn.cli.sample import main as sample_main
+
+    greedy = trained.gen.sample_text("Citizen", 40, seed=1, temperature=0.0)[0]
+    assert sample_text(trained.lite, "Citizen", 40, seed=2, temperature=0.0) == [greedy]
+    full = trained.gen.sample_text("Citizen", 120, seed=4, temperature=1.0)[0]
+    newline = full.find("\n", 1)
+    stop = full[newline - 1: newline + 1] if newline > 0 else full[60:62]  # with a newline if there is one: the escape is used
+    text, _, new_chars = apply_stops(full, [stop])
+    for model in (trained.path, tiny_checkpoint):
+        assert sample_main([model, "--length", "40", "--temperature", "0", "--prime", "Citizen", "--print_prime", "false"]) == 0
+        assert capsys.readouterr().out == greedy + "\n"
+        escaped = stop.replace("\\", "\\\\").replace("\n", "\\n")
+        assert sample_main([model, "--length", "120", "--seed", "4", "--prime", "Citizen", "--print_prime", "false", "--stop", escaped]) == 0
+        out, err = capsys.readouterr()
+        assert out == text + "\n" and err == f"sample 1 (seed 4): ended at a stop string after {new_chars} generated characters\n"
+    for bad in (-0.5, float("nan")):
+        with pytest.raises(UserError, match=r"temperature must be a finite number >= 0 \(0 = greedy\)"):
+            sample_text(trained.lite, "Citizen", 5, temperature=bad)
+
+
 def test_sample_signature_is_pick(trained):
     """The in-model pick equals tfcharrnn.sampling.pick on the same logits and uniforms."""
     lite, vocab_size = trained.lite, trained.vocab.size
@@ -328,7 +375,10 @@ def test_cli_single_sample_and_greedy(trained, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--temperature", "0"], "--temperature must be > 0"),
+    (["--temperature", "-1"], "--temperature must be a finite number >= 0 \\(0 = greedy\\), got -1"),
+    (["--temperature", "nan"], "--temperature must be a finite number >= 0"),
+    (["--stop", "\u2603"], "stop string '\u2603' has 1 character\\(s\\) the model never saw"),
+    (["--stop", "e" * 65], "is 65 characters long; a stop string is at most 64 characters"),
     (["--top_k", "100000"], "--top_k must be between"),
     (["--top_p", "0"], "--top_p must be in"),
     (["--num_samples", "0"], "--num_samples must be >= 1"),

@@ -14,9 +14,9 @@ import tensorflow as tf
 from conftest import tiny_config
 from tfcharrnn import checkpoint as ckpt_lib
 from tfcharrnn.errors import UserError
-from tfcharrnn.kernels import Kernel
-from tfcharrnn.paths import TrainPath
+from tfcharrnn.recurrence import Recurrence
 from tfcharrnn.training import TrainConfig, Trainer, learning_rate, train
+from tfcharrnn.training.train_path import TrainPath
 
 
 # --- does it learn? ----------------------------------------------------------------------------
@@ -65,8 +65,8 @@ def assert_uses_context(trainer, result):
 
 
 @dataclasses.dataclass(frozen=True)
-class NoRecurrence(Kernel):
-    """A kernel with the recurrence disabled: every time step runs from the zero state, so each
+class NoRecurrence(Recurrence):
+    """The recurrence disabled: every time step runs from the zero state, so each
     prediction sees only the current character (the state is never carried, not even one step).
     Everything else (embedding, cells, head, optimiser, evaluation) is the real code."""
 
@@ -108,12 +108,12 @@ def test_other_cells_train(small_corpus, tmp_path, kind):
 
 
 def test_bfloat16_matmuls_train_and_stay_with_their_own_model(small_corpus, tmp_path):
-    """The matmul dtype is part of one trainer's kernel value, not process state: a float32 trainer
+    """The matmul dtype is part of one trainer's recurrence value, not process state: a float32 trainer
     built afterwards in the same process is float32, and the bfloat16 one stays bfloat16."""
-    bf16 = Trainer(tiny_config(small_corpus, tmp_path / "bf16", kernel="layer-groups-bf16", **LEARNS))
+    bf16 = Trainer(tiny_config(small_corpus, tmp_path / "bf16", train_path="layer-groups-bf16", **LEARNS))
     assert_uses_context(bf16, bf16.run())
     f32 = Trainer(tiny_config(small_corpus, tmp_path / "f32", max_steps=1))
-    assert f32.model.kernel.matmul_dtype == "float32" and bf16.model.kernel.matmul_dtype == "bfloat16"
+    assert f32.model.recurrence.matmul_dtype == "float32" and bf16.model.recurrence.matmul_dtype == "bfloat16"
 
 
 def test_regularised_run_trains_and_its_checkpoint_keeps_the_settings(small_corpus, tmp_path):
@@ -141,14 +141,13 @@ def _sgd_trainer(cfg, groups):
     steps compare by their gradients, not by Adam's sign-like first update), run as ``groups`` row groups."""
     import keras
 
-    from tfcharrnn.kernels import Kernel
-    from tfcharrnn.paths import TrainPath
+    path = TrainPath("step-groups", Recurrence.fused(groups), step_groups=groups) if groups > 1 else TrainPath("whole-batch", Recurrence.fused(1))
+    from tfcharrnn.training.steps import Steps
 
-    path = TrainPath("step-groups", Kernel.fused(groups), step_groups=groups) if groups > 1 else TrainPath("fused", Kernel.fused(1))
     trainer = Trainer(cfg, path=path)
     trainer.optimizer = keras.optimizers.SGD(learning_rate=1.0)
     trainer.optimizer.build(trainer.model.trainable_variables)
-    trainer._build_steps()
+    trainer.steps = Steps(trainer.model, trainer.optimizer, trainer.dist, trainer.path, cfg)
     return trainer
 
 
@@ -164,7 +163,7 @@ def _batch(trainer, rows=8, steps=32):
 def test_a_whole_step_per_row_group_equals_the_batch_step(small_corpus, tmp_path, kind, regularisers):
     """Two row groups, each one XLA computation, give the step over the whole batch: loss, carried
     state, gradients; with dropout and weight drop, the very masks the batch step draws."""
-    from tfcharrnn.kernels import gpu_visible
+    from tfcharrnn.recurrence import gpu_visible
 
     if gpu_visible():
         pytest.skip("on a GPU the Keras layers (cuDNN) run the step; row groups are a CPU path")
@@ -173,7 +172,7 @@ def test_a_whole_step_per_row_group_equals_the_batch_step(small_corpus, tmp_path
         trainer = _sgd_trainer(tiny_config(small_corpus, tmp_path / str(groups), model=kind, max_steps=1, **regularisers), groups)
         assert trainer.path.groups_for(8) == groups
         before = [v.numpy() for v in trainer.model.trainable_variables]
-        loss, state = trainer.train_step(*_batch(trainer))
+        loss, state = trainer.train_step(*_batch(trainer), tf.constant(1.0))  # lr 1: SGD moves by the gradient
         assert trainer.steps.group_grads.experimental_get_tracing_count() == (1 if groups > 1 else 0)  # the grouped path ran (or not)
         deltas = [v.numpy() - b for v, b in zip(trainer.model.trainable_variables, before)]
         got.append((float(loss), state.numpy(), before, deltas, [g.state.numpy() for g in trainer.model.seed_generators()]))
@@ -250,18 +249,19 @@ def test_resume_is_exact(small_corpus, tmp_path, layout, regularised):
 
 
 @pytest.mark.parametrize("layout", ["stream", "windows"])
-def test_batches_pulled_in_chunks_train_as_one_at_a_time(small_corpus, tmp_path, monkeypatch, layout):
-    """Trainer.CHUNK batches per tf.data element is a speed matter only: the same losses step by
-    step, across an epoch boundary and a chunk cut short by it."""
+def test_batches_pulled_several_per_element_train_as_one_at_a_time(small_corpus, tmp_path, monkeypatch, layout):
+    """BATCHES_PER_ELEMENT (tfcharrnn.training.trainer) is a speed matter only: the same losses step by step, across an
+    epoch boundary and an element cut short by it."""
     from tfcharrnn import data
+    from tfcharrnn.training import trainer as trainer_module
 
     histories, asked = [], []
-    for name in ("stream_dataset", "window_dataset"):  # spy: the chunk size the trainer asks for
+    for name in ("stream_dataset", "window_dataset"):  # spy: the batches per element the trainer asks for
         real = getattr(data, name)
-        monkeypatch.setattr(data, name, lambda *a, _real=real, **kw: asked.append(kw.get("chunk", 1)) or _real(*a, **kw))
-    for chunk in (1, 16):
-        monkeypatch.setattr(Trainer, "CHUNK", chunk)
-        cfg = tiny_config(small_corpus, tmp_path / str(chunk), layout=layout, deterministic=True, batch_size=16, seq_length=64, max_steps=60)
+        monkeypatch.setattr(data, name, lambda *a, _real=real, **kw: asked.append(kw.get("batches_per_element", 1)) or _real(*a, **kw))
+    for per_element in (1, 16):
+        monkeypatch.setattr(trainer_module, "BATCHES_PER_ELEMENT", per_element)
+        cfg = tiny_config(small_corpus, tmp_path / str(per_element), layout=layout, deterministic=True, batch_size=16, seq_length=64, max_steps=60)
         trainer = Trainer(cfg)
         batches_per_epoch = sum(1 for _ in trainer.train_batches(0))
         assert batches_per_epoch < 60 and batches_per_epoch % 16, batches_per_epoch
@@ -307,8 +307,9 @@ def test_a_time_budgeted_run_resumed_half_way_continues_its_schedule_to_the_floo
     continues where it stopped, so the resumed run's first learning rate is no higher than where the
     schedule stood (a clock restarted at 0 would start again at the peak), the rate only goes down,
     and the run ends when the summed time reaches the budget, its last rate near the floor. The
-    keras path: its first step (tracing) takes ~2 s of the budget, the XLA paths' ~5 s."""
-    cfg = tiny_config(small_corpus, tmp_path, kernel="keras", max_steps=0, max_epochs=0, time_budget=0.15, iters_to_report=1,
+    keras path: its first step (tracing) takes ~2 s of the budget, the XLA paths' ~5 s. No
+    validations, so early stopping (--patience) never ends it."""
+    cfg = tiny_config(small_corpus, tmp_path, train_path="keras", max_steps=0, max_epochs=0, time_budget=0.15, iters_to_report=1,
                       min_lr_frac=0.05, sample_length=0)
     budget_s = cfg.time_budget * 60
     first = train(dataclasses.replace(cfg, quiet=False), log=stop_when(lambda step: records(tmp_path)[-1]["elapsed_s"] >= budget_s / 2))

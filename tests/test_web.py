@@ -50,7 +50,7 @@ def playwright_api():
     except ImportError:
         pytest.fail("playwright is not installed; pip install -e '.[test]' (see .ci/run)")
     from tfcharrnn.errors import UserError
-    from tfcharrnn.bench.web import CHROMIUM
+    from benchmarks.web import CHROMIUM
     from tfcharrnn.web import check_runtime
 
     if not os.path.isfile(CHROMIUM):
@@ -64,7 +64,7 @@ def playwright_api():
 
 @pytest.fixture(scope="module")
 def browser(playwright_api):
-    from tfcharrnn.bench.web import launch_chromium
+    from benchmarks.web import launch_chromium
 
     with playwright_api() as p:
         b = launch_chromium(p)
@@ -150,7 +150,7 @@ class PageLog:
 @pytest.fixture
 def open_page(browser):
     """open_page(web_dir) -> (page, log): the folder served on 127.0.0.1, the page loaded and ready."""
-    from tfcharrnn.bench.web import serve
+    from benchmarks.web import serve
 
     opened = []
 
@@ -177,8 +177,9 @@ def open_page(browser):
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_page_text_equals_sample_py_and_python_litert(kind, models, open_page, tmp_path):
-    from tfcharrnn.litert_sampler import LiteRTModel, sample_text
-    from tfcharrnn.bench.web import page_generate
+    from helpers.stops import apply_stops
+    from tfcharrnn.litert_sampler import LiteRTModel, sample, sample_text
+    from benchmarks.web import page_generate
 
     m = models[kind]
     lite = LiteRTModel(m.tflite)
@@ -197,6 +198,17 @@ def test_page_text_equals_sample_py_and_python_litert(kind, models, open_page, t
         assert got["chars_per_s"] > 0
         status = page.text_content("#status")
         assert f"{LENGTH} characters" in status and "chars/s" in status, status
+    # a stop string taken from the sampled text: the page ends where the Python sampler does, and says so
+    run = RUNS[kind][-1]
+    stop = got["text"][100:102]
+    page.fill("#stop-at", stop.replace("\\", "\\\\").replace("\n", "\\n"))
+    stopped = page_generate(page, length=LENGTH, **run)
+    end = page.evaluate("[document.body.dataset.finishReason, Number(document.body.dataset.newChars)]")
+    want = sample(lite, run["prime"], LENGTH, seed=run["seed"], temperature=run["temperature"], top_k=run["top_k"], top_p=run["top_p"],
+                  stop=[stop])[0]
+    assert (stopped["text"], *end) == tuple(want) == apply_stops(got["text"], [stop]) and want.finish_reason == "stop"
+    assert stopped["chars"] == len(want.text) and "ended at the stop string" in page.text_content("#status")
+    page.fill("#stop-at", "")
     assert page.text_content("#prime-echo") == RUNS[kind][-1]["prime"]
     shot = tmp_path / f"web-{kind}.png"
     page.screenshot(path=str(shot), full_page=True)
@@ -251,28 +263,57 @@ def test_messages_for_unknown_characters_and_bad_settings(models, open_page):
     assert page.text_content("#generated") == ""
 
     bad = [
-        (dict(temperature="0"), "Temperature must be > 0, got 0; tick Greedy"),
-        (dict(temperature="-1"), "Temperature must be > 0, got -1"),
+        (dict(temperature="-1"), "Temperature must be a finite number >= 0 (0 = greedy), got -1."),
+        (dict(**{"stop-at": "a\u2603"}), "Stop at: the stop string 'a\u2603' has 1 character(s) the model never saw: '\u2603'"),
+        (dict(**{"stop-at": "e" * 65}), "Stop at: the stop string is 65 characters long; a stop string is at most 64 characters."),
+        (dict(**{"stop-at": "\\q"}), "Stop at: unknown escape \\q"),
         (dict(**{"top-p": "0"}), "Top-p must be in (0, 1], got 0"),
         (dict(**{"top-p": "1.5"}), "Top-p must be in (0, 1], got 1.5"),
         (dict(**{"top-k": "-1"}), "Top-k must be between 0 (off) and the vocabulary size"),
         (dict(length="-5"), "Length must be >= 0, got -5"),
         (dict(seed="1.5"), "Seed must be a whole number"),
     ]
-    good = dict(prime="ROMEO:", length="20", temperature="0.8", seed="1", **{"top-k": "0", "top-p": "1"})
+    good = dict(prime="ROMEO:", length="20", temperature="0.8", seed="1", **{"top-k": "0", "top-p": "1", "stop-at": ""})
     for change, expected in bad:
         _submit(page, greedy=False, **{**good, **change})
         page.wait_for_function("(t) => document.getElementById('message').textContent.includes(t)", arg=expected, timeout=10_000)
         assert page.is_visible("#message")
         assert page.evaluate("document.body.dataset.state") == "ready"
 
-    # temperature 0 is fine with Greedy ticked (the CLI's --greedy), and the message goes away
+    # temperature 0 is greedy (as --temperature 0 and --greedy are in scripts/sample.py), and the message goes away
     _submit(page, greedy=False, **{**good, "temperature": "0"})
-    page.wait_for_function("document.getElementById('message').textContent.includes('got 0; tick Greedy')", timeout=10_000)
-    _submit(page, greedy=True)
     page.wait_for_function("document.body.dataset.state === 'done'", timeout=30_000)
     assert not page.is_visible("#message")
-    assert len(page.text_content("#generated")) == 20
+    zero = page.text_content("#generated")
+    _submit(page, greedy=True)
+    page.wait_for_function("document.body.dataset.state === 'done'", timeout=30_000)
+    assert len(zero) == 20 and page.text_content("#generated") == zero
+
+    # sampler.js itself: the same refusals as the Python samplers, and a stop string at the cap is fine
+    from tfcharrnn.litert_sampler import LiteRTModel, sample
+
+    got = page.evaluate("""async () => {
+        const m = await import('./sampler.js');
+        const manifest = await (await fetch('model.json')).json();
+        const s = await m.loadSampler(manifest.model, {wasm: manifest.wasm});
+        const errors = [];
+        for (const options of [{stop: ['e'.repeat(65)]}, {stop: ['\u2603']}, {temperature: -1}, {temperature: NaN}]) {
+          try { await s.sample('', 5, options); errors.push(null); } catch (e) { errors.push(`${e.name}: ${e.message}`); }
+        }
+        const ok = await s.sample('ROMEO', 30, {stop: ['e'.repeat(64), ''], temperature: 0});
+        s.delete();
+        return {errors, ok, max: m.MAX_STOP_CHARS, unescaped: m.unescape('a\\\\nb\\\\t\\\\\\\\\\\\u2603')};
+    }""")
+    from tfcharrnn.sample_settings import MAX_STOP_CHARS
+
+    assert got["max"] == MAX_STOP_CHARS and got["unescaped"] == "a\nb\t\\\u2603"
+    assert got["errors"] == ["RangeError: the stop string is 65 characters long; a stop string is at most 64 characters",
+                             "RangeError: the stop string '\u2603' has 1 character(s) the model never saw: '\u2603'; "
+                             "the model could never generate it, so leave them out",
+                             "RangeError: temperature must be a finite number >= 0 (0 = greedy), got -1",
+                             "RangeError: temperature must be a finite number >= 0 (0 = greedy), got NaN"]
+    want = sample(LiteRTModel(models["gru"].tflite), "ROMEO", 30, temperature=0.0, stop=["e" * 64, ""])[0]
+    assert got["ok"] == {"text": want.text, "finishReason": want.finish_reason, "newChars": want.new_chars}
     log.assert_clean()
 
 
@@ -293,7 +334,7 @@ def test_stop_and_the_page_stays_responsive(models, open_page):
     assert page.is_enabled("#generate") and not page.is_enabled("#stop")
     # and it generates again after a stop, from the start of the same seed
     from tfcharrnn.litert_sampler import LiteRTModel, sample_text
-    from tfcharrnn.bench.web import page_generate
+    from benchmarks.web import page_generate
 
     again = page_generate(page, prime="", length=50, seed=3, temperature=1.0)
     assert again["text"] == sample_text(LiteRTModel(models["lstm"].tflite), "", 50, seed=3, temperature=1.0)[0]

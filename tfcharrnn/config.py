@@ -34,11 +34,12 @@ class ModelFields:
         if self.model not in MODEL_KINDS:
             raise UserError(f"--model {self.model!r} is not known; use one of {', '.join(MODEL_KINDS)}")
         for name in ("hidden_size", "num_layers", "embedding_size"):
-            _check_positive_int(name, getattr(self, name))
-        if not 0.0 <= self.dropout < 1.0:
-            raise UserError(f"--dropout must be in [0, 1), got {self.dropout}")
-        if not 0.0 <= self.weight_drop < 1.0:
-            raise UserError(f"--weight_drop must be in [0, 1), got {self.weight_drop}")
+            if getattr(self, name) is not None:  # None: the training recipe chooses (tfcharrnn.training.recipe)
+                _check_positive_int(name, getattr(self, name))
+        for name in ("dropout", "weight_drop"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value < 1.0:
+                raise UserError(f"--{name} must be in [0, 1), got {value}")
 
     def model_fields(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(ModelFields)}

@@ -29,6 +29,7 @@ import numpy as np
 
 from tfcharrnn.errors import UserError
 from tfcharrnn.files import atomic_write_bytes, read_text_file
+from tfcharrnn.machine import cache_dir
 from tfcharrnn.vocab import Vocabulary, id_dtype
 
 TEXT_SUFFIXES = (".txt", ".text", ".md", ".rst", ".csv", ".tsv", ".json", ".py", ".c", ".h", ".js", ".html", ".xml", ".tex")
@@ -89,10 +90,6 @@ def encode_text(text: str, mode: str = "chars") -> tuple[Vocabulary, np.ndarray]
     return vocab, table[codepoints]
 
 
-def _cache_dir() -> str:
-    return os.environ.get("TFCHARRNN_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "tfcharrnn"))
-
-
 def _cache_key(paths, encoding, byte_mode) -> str:
     h = hashlib.sha256()
     for p in paths:
@@ -105,8 +102,8 @@ def _cache_key(paths, encoding, byte_mode) -> str:
 def encode_files(paths, encoding="utf-8", byte_mode=False, use_cache=True) -> tuple[Vocabulary, np.ndarray]:
     """Encode files, reusing a cache of ids keyed by the files' paths, sizes and mtimes."""
     key = _cache_key(paths, encoding, byte_mode)
-    ids_path = os.path.join(_cache_dir(), key + ".ids.npy")
-    vocab_path = os.path.join(_cache_dir(), key + ".vocab.json")
+    ids_path = os.path.join(cache_dir(), key + ".ids.npy")
+    vocab_path = os.path.join(cache_dir(), key + ".vocab.json")
     if use_cache and os.path.exists(ids_path) and os.path.exists(vocab_path):
         try:
             with open(vocab_path, encoding="utf-8") as f:
@@ -121,7 +118,7 @@ def encode_files(paths, encoding="utf-8", byte_mode=False, use_cache=True) -> tu
     del text
     if use_cache:
         try:
-            os.makedirs(_cache_dir(), exist_ok=True)
+            os.makedirs(cache_dir(), exist_ok=True)
             tmp = ids_path + f".tmp{os.getpid()}.npy"
             np.save(tmp, ids, allow_pickle=False)
             os.replace(tmp, ids_path)
@@ -239,9 +236,9 @@ def _as_tensor(ids: np.ndarray):
     return tf.constant(np.ascontiguousarray(ids))
 
 
-def window_dataset(ids, seq_length, batch_size, stride=None, seed=0, epoch=0, start_batch=0, ids_tensor=None, chunk=1):
+def window_dataset(ids, seq_length, batch_size, stride=None, seed=0, epoch=0, start_batch=0, ids_tensor=None, batches_per_element=1):
     """This epoch's shuffled windows, from batch ``start_batch`` on: (x, y), each (B, T) int32;
-    with ``chunk`` > 1, (K, B, T) pairs of K consecutive batches (fewer in the last one)."""
+    with ``batches_per_element`` K > 1, (K, B, T) pairs of K consecutive batches (fewer in the last one)."""
     import tensorflow as tf
 
     stride = stride or seq_length
@@ -255,12 +252,12 @@ def window_dataset(ids, seq_length, batch_size, stride=None, seed=0, epoch=0, st
         window = tf.cast(tf.gather(data, batch_starts[..., None] + offsets), tf.int32)  # (..., B, T+1)
         return window[..., :-1], window[..., 1:]
 
-    return _prefetched(_chunked(tf.data.Dataset.from_tensor_slices(starts), chunk).map(gather))
+    return _prefetched(_stacked(tf.data.Dataset.from_tensor_slices(starts), batches_per_element).map(gather))
 
 
-def stream_dataset(ids, seq_length, batch_size, seed=0, epoch=0, start_batch=0, ids_tensor=None, chunk=1):
+def stream_dataset(ids, seq_length, batch_size, seed=0, epoch=0, start_batch=0, ids_tensor=None, batches_per_element=1):
     """This epoch's contiguous-row batches in order, from ``start_batch`` on: (x, y), each (B, T);
-    with ``chunk`` > 1, (K, B, T) pairs of K consecutive batches (fewer in the last one)."""
+    with ``batches_per_element`` K > 1, (K, B, T) pairs of K consecutive batches (fewer in the last one)."""
     import tensorflow as tf
 
     row_starts, nb = stream_layout(len(ids), seq_length, batch_size, seed, epoch)
@@ -273,18 +270,18 @@ def stream_dataset(ids, seq_length, batch_size, seed=0, epoch=0, start_batch=0, 
         window = tf.cast(tf.gather(data, index), tf.int32)
         return window[..., :-1], window[..., 1:]
 
-    return _prefetched(_chunked(tf.data.Dataset.range(start_batch, nb), chunk).map(gather))
+    return _prefetched(_stacked(tf.data.Dataset.range(start_batch, nb), batches_per_element).map(gather))
 
 
-def _chunked(ds, chunk):
+def _stacked(ds, batches_per_element):
     """ds's elements K at a time, so that one gather (and one iterator call) serves K batches: a
-    pull from a tf.data iterator costs a small model's step more than slicing a chunk already in
+    pull from a tf.data iterator costs a small model's step more than slicing K batches already in
     memory, most of all while training keeps every core busy (docs/performance.md has the figures)."""
-    return ds.batch(chunk) if chunk > 1 else ds
+    return ds.batch(batches_per_element) if batches_per_element > 1 else ds
 
 
 def _prefetched(ds):
-    """ds with two elements (batches or chunks) prefetched and tf.data's autotuner off. An element
+    """ds with two elements (batches or stacks of them) prefetched and tf.data's autotuner off. An element
     is one small gather, so parallel calls buy nothing, and the autotuner, competing with training
     for the cores, stalled the first batch of new epochs (docs/performance.md)."""
     import tensorflow as tf

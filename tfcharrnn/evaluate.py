@@ -28,11 +28,18 @@ are counted and listed, then skipped: removed from the stream, so the model read
 they were not there (its state runs on across the gap) and they are not scored; ``scored`` counts
 only known characters. ``unknown_count`` / ``unknown_chars`` report what was skipped.
 
-A checkpoint is scored with ``CharRNN.__call__`` over chunks of ``chunk_length`` characters (the
-fused CPU kernel when no GPU is visible, the Keras/cuDNN layers otherwise); a SavedModel written
-by tfcharrnn.export through its ``step`` signature (token_id int32[B], state float32[B, S, H] ->
-logits float32[B, V], state), one character at a time inside one tf.while_loop per chunk, and its
-vocabulary comes from its ``vocabulary`` signature (ids -> chars, token_bytes).
+The text is laid out and read chunk by chunk by tfcharrnn.scoring.score_ids, the one loop the
+trainer's validation and the LiteRT model's loss use too. A checkpoint scores a chunk with
+``chunk_loss`` (``CharRNN.__call__`` over ``chunk_length`` characters: the fused CPU kernel when
+no GPU is visible, the Keras/cuDNN layers otherwise); a SavedModel written by tfcharrnn.export
+through its ``step`` signature (token_id int32[B], state float32[B, S, H] -> logits float32[B, V],
+state), one character at a time inside one tf.while_loop per chunk, and its vocabulary comes from
+its ``vocabulary`` signature (ids -> chars, token_bytes).
+
+The trainer scores its validation text the same way, with its own compiled step:
+
+    score_ids(eval_step, model.initial_state, ids, rows=64, chunk=seq_length).mean
+    # eval_step: a tf.function of (x, y, w, state) that returns chunk_loss(model, x, y, w, state)
 """
 
 from __future__ import annotations
@@ -45,9 +52,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tfcharrnn.scoring import score_layout
 from tfcharrnn.errors import UserError
 from tfcharrnn.files import read_text_file
+from tfcharrnn.scoring import score_ids
 from tfcharrnn.vocab import Vocabulary, describe_chars
 
 DEFAULT_CHUNK = 2048
@@ -98,24 +105,29 @@ def _loss_sum(labels, logits, w):
     return tf.reduce_sum(tf.cast(ce, tf.float64) * tf.cast(w, tf.float64))
 
 
+def chunk_loss(model, x, y, w, state, recurrence=None):
+    """A Keras CharRNN's score of one chunk, the TensorFlow implementation every Keras caller
+    shares (call it inside a tf.function): x, y (R, T) int32, w (R, T) float32, state (R, S, H)
+    -> (sum of w x -ln p(y | ...) as float64, new state). recurrence: None = the model's own."""
+    logits, new_state = model(x, state, training=False, recurrence=recurrence)  # (R, T, V), (R, S, H)
+    return _loss_sum(y, logits, w), new_state
+
+
 def _checkpoint_scorer(path: str, fused: bool = True) -> Scorer:
     import tensorflow as tf
 
     from tfcharrnn.checkpoint import load_checkpoint
+    from tfcharrnn.recurrence import Recurrence
 
     ckpt = load_checkpoint(path, with_optimizer=False)
     model, cfg = ckpt.model, ckpt.config
-    if fused:
-        from tfcharrnn.kernels import Kernel
-
-        model.kernel = Kernel.fused()  # used only when no GPU is visible; same function as the Keras layers
+    recurrence = Recurrence.fused() if fused else None  # fused runs only when no GPU is visible; same function as the Keras layers
     spec = [tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.float32),
             tf.TensorSpec([None, cfg.num_states, cfg.hidden_size], tf.float32)]
 
     @tf.function(input_signature=spec)
     def score(x, y, w, state):
-        logits, new_state = model(x, state, training=False)  # (R, T, V), (R, S, H)
-        return _loss_sum(y, logits, w), new_state
+        return chunk_loss(model, x, y, w, state, recurrence)
 
     step = ckpt.train_state.get("step")
     desc = f"checkpoint {ckpt.path} ({cfg.num_layers}x{cfg.hidden_size} {cfg.model}, vocab {cfg.vocab_size}" + (f", step {step})" if step is not None else ")")
@@ -228,20 +240,16 @@ def evaluate_text(model, text: str, *, rows: int = 1, chunk_length: int = DEFAUL
     if len(ids) < 2:
         raise UserError(f"the text has {len(ids)} {unit}(s) the model knows ({unknown_count} unknown: {describe_chars(unknown)}); "
                         f"at least 2 are needed to score one prediction")
-    x, y, w = score_layout(ids, rows)
-    state = scorer.initial_state(x.shape[0])
-    total = 0.0
+
+    def progress(columns, total):
+        if log and (columns // chunk_length) % 50 == 0 and columns < total:
+            log(f"  {columns * min(rows, len(ids) - 1):,} / {len(ids) - 1:,} {unit}s scored")
+
     t0 = time.perf_counter()
-    length = x.shape[1]
-    for j in range(0, length, chunk_length):
-        k = min(length, j + chunk_length)
-        chunk_total, state = scorer.score(x[:, j:k], y[:, j:k], w[:, j:k], state)
-        total += chunk_total
-        if log and (j // chunk_length) % 50 == 49:
-            log(f"  {k * x.shape[0]:,} / {len(ids) - 1:,} {unit}s scored")
+    score = score_ids(scorer.score, scorer.initial_state, ids, rows, chunk_length, progress)
     seconds = time.perf_counter() - t0
-    scored = int(w.sum())
-    nats = total / scored
+    scored = score.scored
+    nats = score.mean
     return {
         "model": scorer.path,
         "kind": scorer.kind,
@@ -250,7 +258,7 @@ def evaluate_text(model, text: str, *, rows: int = 1, chunk_length: int = DEFAUL
         "unknown_count": unknown_count,
         "unknown_chars": unknown,
         "scored": scored,
-        "rows": int(x.shape[0]),
+        "rows": score.rows,
         "chunk_length": chunk_length,
         "nats_per_char": nats,
         "bits_per_char": nats / math.log(2),

@@ -29,18 +29,27 @@ Signatures (method "tensorflow/serving/predict", every input and output batched,
                       top_k int32[B], top_p float32[B], seed int64[B]
                    -> text string[B] (the continuation, UTF-8), ids int32[B, N] (-1 padded,
                       N = the batch's largest max_new_chars)
+    generate          serving_default's inputs and stop string[B] (one stop string per row,
+                      "" = none; at most 64 characters, bytes for a byte-mode model)
+                   -> text string[B] (ending before the stop string), ids int32[B, N] (the
+                      text's ids, -1 padded, N = the batch's longest text), new_chars int32[B]
+                      (characters generated, the stop string's included), finish_reason
+                      string[B] ("stop" or "length")
     step              token_id int32[B], state float32[B, S, H] -> logits float32[B, V],
                       state float32[B, S, H]   (start from zeros; S, H in the signature)
     vocabulary        ids int32[B] -> chars string[B] (each token as text), token_bytes string[B]
                       (the bytes it stands for; REST base64-encodes outputs named *_bytes)
 
-The generation signature runs tfcharrnn.sampling.generate_ids, the loop the in-package sampler
+The generation signatures run tfcharrnn.sampling.generate_ids, the loop the in-package sampler
 runs, so one seed gives the same text in both (row i of a Generator.sample_text batch uses seed
-``seed + i``). Request values are checked in the graph and a bad one fails the request with
+``seed + i``); `generate` ends the loop as soon as every row has stopped (stop strings: the rule
+in tfcharrnn.sample_settings). serving_default keeps the inputs it always had, so existing
+clients need no change. Request values are checked in the graph and a bad one fails the request with
 InvalidArgument (TF Serving answers 400 / INVALID_ARGUMENT; the server keeps running):
 max_new_chars outside [0, max_new_chars cap], a negative or non-finite temperature, a negative
 top_k, top_p outside (0, 1], characters outside the vocabulary (named in the message), a prompt
-that is not UTF-8, inputs of different batch sizes. temperature 0 means greedy (argmax),
+that is not UTF-8, inputs of different batch sizes, a stop string that is too long, not UTF-8 or
+has characters outside the vocabulary. temperature 0 means greedy (argmax),
 top_k 0 and top_p 1 switch those filters off, an empty prompt starts from a seeded random
 character (returned as the first character of the text).
 
@@ -64,16 +73,9 @@ from tfcharrnn.errors import UserError
 MAX_NEW_CHARS = 10_000  # per-row cap of max_new_chars; --max_new_chars changes it at export time
 VERSION_DIR = re.compile(r"^[0-9]+$")
 FORBIDDEN_OP = re.compile(r"^(PyFunc|PyFuncStateless|EagerPyFunc|NumpyFunction|Cudnn.*|Flex.*)$")
-SIGNATURES = ("serving_default", "step", "vocabulary")
+SIGNATURES = ("serving_default", "generate", "step", "vocabulary")
 EXTRA = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"
-
-
-def build_serving_module(model, vocab, max_new_chars: int = MAX_NEW_CHARS):
-    """The tf.Module that export_saved_model saves (tfcharrnn.serving.ServingModule)."""
-    from tfcharrnn.serving import build_serving_module as build
-
-    return build(model, vocab, max_new_chars)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,19 +119,24 @@ def next_version(model_dir: str) -> int:
 
 
 def _warmup_records(vocab) -> list[bytes] | None:
-    """Serialized PredictionLog records for assets.extra/tf_serving_warmup_requests, or None."""
+    """Serialized PredictionLog records for assets.extra/tf_serving_warmup_requests (one request per
+    generation signature), or None."""
     try:
         import tensorflow as tf
         from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
     except ImportError:
         return None
-    req = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(signature_name="serving_default"))
-    for key, value, dtype in (("prompt", [vocab.chars[0].encode("latin-1") if vocab.mode == "bytes" else vocab.chars[0].encode("utf-8")], tf.string),
-                              ("max_new_chars", [4], tf.int32), ("temperature", [1.0], tf.float32),
-                              ("top_k", [0], tf.int32), ("top_p", [1.0], tf.float32), ("seed", [0], tf.int64)):
-        req.inputs[key].CopyFrom(tf.make_tensor_proto(value, dtype=dtype))
-    log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=req))
-    return [log.SerializeToString()]
+    first = vocab.chars[0].encode("latin-1" if vocab.mode == "bytes" else "utf-8")
+    inputs = [("prompt", [first], tf.string), ("max_new_chars", [4], tf.int32), ("temperature", [1.0], tf.float32),
+              ("top_k", [0], tf.int32), ("top_p", [1.0], tf.float32), ("seed", [0], tf.int64)]
+    records = []
+    for signature, extra in (("serving_default", []), ("generate", [("stop", [first], tf.string)])):
+        req = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(signature_name=signature))
+        for key, value, dtype in inputs + extra:
+            req.inputs[key].CopyFrom(tf.make_tensor_proto(value, dtype=dtype))
+        log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=req))
+        records.append(log.SerializeToString())
+    return records
 
 
 def _write_tfrecords(path: str, records: list[bytes]) -> None:
@@ -153,6 +160,7 @@ def export_saved_model(model, vocab, name: str, *, base_dir: str = "saved_models
     import tensorflow as tf
 
     from tfcharrnn.files import atomic_write_bytes, check_name, new_temp_dir, publish_dir
+    from tfcharrnn.serving import build_serving_module
 
     log = log or (lambda *_: None)
     check_name(name, "it becomes the directory and the URL /v1/models/NAME")

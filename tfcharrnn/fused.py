@@ -4,8 +4,9 @@
     hs, state = fused.sequence(model.rnn_layers[0], x, state)              # x (B, T, E) -> (B, T, H)
     hs, state = fused.sequence(layer, x, state, row_groups=2, options=fused.Options("bfloat16"))
 
-A model reaches these through the kernel seam (tfcharrnn.kernels: ``CharRNN(config,
-kernel=Kernel.fused())``); nothing here is switched by module state: every choice is an argument.
+A model reaches these through the recurrence seam (tfcharrnn.recurrence: ``CharRNN(config,
+recurrence=Recurrence.fused())``); nothing here is switched by module state: every choice is an
+argument. (A ``kernel`` argument below is a weight matrix, as Keras' ``cell.kernel`` is.)
 
 Why: a Keras RNN layer on a CPU steps its cell through a while loop and lets autodiff
 differentiate that loop, so every time step pays for an input matmul, a dozen small ops of
@@ -45,7 +46,7 @@ import tensorflow as tf
 
 
 class Options(NamedTuple):
-    """What a kernel call may vary, passed in (never read from module state).
+    """What a call of these loops may vary, passed in (never read from module state).
 
     matmul_dtype "bfloat16" is an opt-in mixed precision: the large matmuls outside the loops (the
     input projection, the weight gradients, the input gradient) take bfloat16 operands, which CPUs

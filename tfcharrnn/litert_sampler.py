@@ -1,35 +1,41 @@
 """The reference sampler: drives a tfcharrnn .tflite through LiteRT, with no TensorFlow import.
 
-    from tfcharrnn.litert_sampler import LiteRTModel, sample_text
+    from tfcharrnn.litert_sampler import LiteRTModel, sample, sample_text
     model = LiteRTModel("shakespeare.tflite")         # signatures: step, sample, vocabulary
     texts = sample_text(model, "ROMEO:", 200, seed=7, temperature=0.8)   # == Generator.sample_text
+    sample(model, "ROMEO:", 200, seed=7, stop=["\\n\\n"])    # [Sample(text, finish_reason, new_chars)] == Generator.sample
 
-    python scripts/sample.py shakespeare.tflite --prime "ROMEO:" --length 200 --seed 7
+    python scripts/sample.py shakespeare.tflite --prime "ROMEO:" --length 200 --seed 7 --stop "\\n\\n"
 
 This file is what an app developer ports to Kotlin or Swift; it imports numpy,
-ai_edge_litert and tfcharrnn.rng / tfcharrnn.errors / tfcharrnn.vocab only: no TensorFlow and
-nothing of the command line (tfcharrnn.cli.sample drives it for a .tflite path, with the checks
-of tfcharrnn.sample_settings; tests/test_layout.py keeps it so). The loop is the
-one of tfcharrnn.sampling.generate_ids, call for call:
+ai_edge_litert and tfcharrnn.rng / .errors / .vocab / .scoring / .sample_settings only: no
+TensorFlow and nothing of the command line (tfcharrnn.cli.sample drives it for a .tflite path;
+tests/test_layout.py keeps it so). The loop is the one of tfcharrnn.sampling.generate_ids, call
+for call:
 
     state = zeros (B, S, H)
     for c in prompt[:-1]: _, state = step(c, state)          # read the prompt once
     current = prompt[-1]                                     # (empty prompt: see below)
     for i in range(n):
+        if every row is done: stop                           # rows that stopped cost nothing more
         current, state = sample(current, state, temperature, u=rng.uniform(seed, i), top_k, top_p)
-        emit current
+        emit current to each row not done; a row is done when its text ends with a stop string
+        or has n characters
 
 `sample` computes the logits and picks inside the model (softmax -> cumulative sum -> first
-index above u x total; temperature <= 0 is argmax, top_k <= 0 and top_p >= 1 switch the cuts
-off), so the app only supplies the uniform numbers. An empty prompt starts from the character
-min(int(float32(u) * float32(V)), V - 1) with u = rng.uniform(seed, rng.START_STEP); that
-character is emitted first, so the loop runs n - 1 times. Row b of a batch uses seed + b.
+index above u x total; temperature 0 is argmax, top_k 0 and top_p 1 switch the cuts off), so
+the app only supplies the uniform numbers; a negative or NaN temperature is refused before. An
+empty prompt starts from the character min(int(float32(u) * float32(V)), V - 1) with
+u = rng.uniform(seed, rng.START_STEP); that character is emitted first, so the loop runs n - 1
+times. Row b of a batch uses seed + b. Stop strings (tfcharrnn.sample_settings has the rule):
+the text returned ends before the stop string, new_chars counts it.
 
 The vocabulary comes from the model's `vocabulary` signature (ids 0..V-1 in, V = the width of
 step's logits) as int32 Unicode code points (the stock runtime has no string ops) plus
 `byte_mode` ([1]): 1 means each code point is one byte of UTF-8 text (tfcharrnn's --byte_mode).
 NAME.vocab.json beside the model holds the same list; when it is there it is checked against
-the model.
+the model. What a .tflite holds (its ops, the runtime it needs) is read on the exporter's side,
+tfcharrnn.tflite_export.
 """
 
 from __future__ import annotations
@@ -37,12 +43,12 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from ai_edge_litert import schema_py_generated as _schema
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from tfcharrnn import rng
 from tfcharrnn.errors import UserError
-from tfcharrnn.scoring import score_layout
+from tfcharrnn.sample_settings import FINISH_REASONS, Sample, check_temperature, encode_stops, stop_length
+from tfcharrnn.scoring import score_ids
 from tfcharrnn.vocab import Vocabulary
 
 SIGNATURES = ("step", "sample", "vocabulary")
@@ -63,55 +69,6 @@ def vocab_from_code_points(code_points, byte_mode) -> Vocabulary:
 
 def vocab_to_code_points(vocab: Vocabulary) -> tuple[np.ndarray, int]:
     return np.array([ord(c) for c in vocab.chars], dtype=np.int32), int(vocab.mode == "bytes")
-
-
-# ---------------------------------------------------------------------------------------------
-# what is inside a .tflite (flatbuffer walk, no interpreter needed)
-
-
-def model_ops(model) -> dict[str, int]:
-    """Operator name -> count over every subgraph (IF branches included).
-
-    ``model`` is a path or the file's bytes. A custom op (Flex ops included) is reported as
-    ``CUSTOM:<name>``, e.g. ``CUSTOM:FlexStringSplit``.
-    """
-    data = _read_bytes(model)
-    m = _schema.Model.GetRootAs(data, 0)
-    names = {v: k for k, v in vars(_schema.BuiltinOperator).items() if not k.startswith("_")}
-    codes = []
-    for i in range(m.OperatorCodesLength()):
-        oc = m.OperatorCodes(i)
-        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
-        if code == _schema.BuiltinOperator.CUSTOM:
-            custom = oc.CustomCode()
-            codes.append("CUSTOM:" + (custom.decode() if isinstance(custom, bytes) else str(custom)))
-        else:
-            codes.append(names.get(code, f"UNKNOWN_{code}"))
-    counts: dict[str, int] = {}
-    for s in range(m.SubgraphsLength()):
-        sub = m.Subgraphs(s)
-        for j in range(sub.OperatorsLength()):
-            name = codes[sub.Operators(j).OpcodeIndex()]
-            counts[name] = counts.get(name, 0) + 1
-    return counts
-
-
-def min_runtime_version(model) -> str | None:
-    """The oldest TFLite / LiteRT runtime the converter says runs the file (e.g. "2.5.0")."""
-    m = _schema.Model.GetRootAs(_read_bytes(model), 0)
-    for i in range(m.MetadataLength()):
-        md = m.Metadata(i)
-        if md.Name() in (b"min_runtime_version", "min_runtime_version"):
-            buf = m.Buffers(md.Buffer())
-            return bytes(buf.DataAsNumpy()).rstrip(b"\0").decode("ascii") if buf.DataLength() else None
-    return None
-
-
-def _read_bytes(model) -> bytes:
-    if isinstance(model, (bytes, bytearray, memoryview)):
-        return bytes(model)
-    with open(model, "rb") as f:
-        return f.read()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,9 +140,11 @@ class LiteRTModel:
     def mean_loss(self, ids, streams: int = 8) -> float:
         """Mean negative log-likelihood (nats/char) of ``ids`` through `step`: the predictions cut
         into ``streams`` rows read side by side, the state carried along each (tfcharrnn.scoring,
-        the layout the trainer's validation and scripts/evaluate.py use)."""
-        x, y, w = score_layout(ids, streams)
-        state = self.initial_state(x.shape[0])
+        as the trainer's validation and scripts/evaluate.py score)."""
+        return score_ids(self.chunk_loss, self.initial_state, ids, rows=streams).mean
+
+    def chunk_loss(self, x, y, w, state):
+        """x, y (R, T) int, w (R, T) -> (sum of w x -ln p(y), state), one `step` per column."""
         total = 0.0
         for t in range(x.shape[1]):
             logits, state = self.step(x[:, t], state)
@@ -193,7 +152,7 @@ class LiteRTModel:
             m = z.max(axis=1)
             lse = m + np.log(np.exp(z - m[:, None]).sum(axis=1))
             total += float(((lse - z[np.arange(z.shape[0]), y[:, t]]) * w[:, t]).sum())
-        return total / float(w.sum())
+        return total, state
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,35 +165,68 @@ def start_id(seed: int, vocab_size: int) -> int:
     return min(int(u * np.float32(vocab_size)), vocab_size - 1)
 
 
-def generate_ids(model: LiteRTModel, prompt_ids, num_chars: int, seeds, temperature=1.0, top_k=0, top_p=1.0) -> np.ndarray:
-    """One row per seed, all with the same prompt: -> (len(seeds), num_chars) int32."""
+def _run(model: LiteRTModel, prompt_ids, num_chars: int, seeds, temperature=1.0, top_k=0, top_p=1.0, stop_ids=()):
+    """The loop: one row per seed, all with the same prompt and stop strings (id sequences).
+    -> (each row's text as a list of ids, new_chars per row, stopped per row)."""
+    check_temperature(temperature)
     seeds = [int(s) for s in np.asarray(seeds).reshape(-1)]
     batch = len(seeds)
+    stops = [[int(c) for c in s] for s in stop_ids if len(s)]
+    emitted, stop_len, done = [[] for _ in seeds], [0] * batch, [num_chars <= 0] * batch
+
+    def emit(b, c):
+        emitted[b].append(int(c))
+        stop_len[b] = stop_length(emitted[b], stops)
+        done[b] = stop_len[b] > 0 or len(emitted[b]) >= num_chars
+
     prompt_ids = np.asarray(prompt_ids, np.int32).reshape(-1)
     state = model.initial_state(batch)
     if len(prompt_ids):
         for c in prompt_ids[:-1]:
             _, state = model.step(np.full(batch, c, np.int32), state)
         current = np.full(batch, prompt_ids[-1], np.int32)
-        out, steps = [], num_chars
+        steps = num_chars
     else:
         current = np.array([start_id(s, model.vocab_size) for s in seeds], np.int32)
-        out, steps = ([current.copy()] if num_chars > 0 else []), max(num_chars - 1, 0)
+        for b in range(batch):
+            if not done[b]:
+                emit(b, current[b])
+        steps = num_chars - 1
     temperature = np.full(batch, temperature, np.float32)
     top_k = np.full(batch, top_k, np.int32)
     top_p = np.full(batch, top_p, np.float32)
     for i in range(steps):
+        if all(done):  # rows that have stopped cost nothing more
+            break
         u = np.array([rng.uniform(s, i) for s in seeds], np.float32)
         current, state = model.sample(current, state, temperature, u, top_k, top_p)
-        out.append(current)
-    if not out:
-        return np.zeros((batch, 0), np.int32)
-    return np.stack(out, axis=1).astype(np.int32)
+        for b in range(batch):
+            if not done[b]:
+                emit(b, current[b])
+    return [e[: len(e) - n] for e, n in zip(emitted, stop_len)], [len(e) for e in emitted], [n > 0 for n in stop_len]
 
 
-def sample_text(model: LiteRTModel, prompt: str, num_chars: int, seed: int = 0, num_samples: int = 1, temperature=1.0, top_k=0, top_p=1.0) -> list[str]:
-    """Like tfcharrnn.sampling.Generator.sample_text: the continuations (prompt not included)."""
+def generate_ids(model: LiteRTModel, prompt_ids, num_chars: int, seeds, temperature=1.0, top_k=0, top_p=1.0, stop_ids=()) -> np.ndarray:
+    """One row per seed, all with the same prompt: -> (len(seeds), N) int32, each row's text, -1
+    padded (N: the longest text; num_chars without stop strings)."""
+    texts = _run(model, prompt_ids, num_chars, seeds, temperature, top_k, top_p, stop_ids)[0]
+    out = -np.ones((len(texts), max([len(t) for t in texts], default=0)), np.int32)
+    for row, text in zip(out, texts):
+        row[: len(text)] = text
+    return out
+
+
+def sample(model: LiteRTModel, prompt: str, num_chars: int, seed: int = 0, num_samples: int = 1, temperature=1.0, top_k=0, top_p=1.0,
+           stop=()) -> list[Sample]:
+    """Like tfcharrnn.sampling.Generator.sample: sample i uses seed + i; the prompt is not included."""
+    stop_ids = encode_stops(model.vocab, stop)
     ids = model.vocab.encode_prompt(prompt) if prompt else np.zeros(0, np.int32)
     seeds = np.arange(num_samples, dtype=np.int64) + seed
-    out = generate_ids(model, ids, num_chars, seeds, temperature, top_k, top_p)
-    return [model.vocab.decode(row) for row in out]
+    texts, new_chars, stopped = _run(model, ids, num_chars, seeds, temperature, top_k, top_p, stop_ids)
+    return [Sample(model.vocab.decode(t), FINISH_REASONS[0] if s else FINISH_REASONS[1], n) for t, n, s in zip(texts, new_chars, stopped)]
+
+
+def sample_text(model: LiteRTModel, prompt: str, num_chars: int, seed: int = 0, num_samples: int = 1, temperature=1.0, top_k=0, top_p=1.0,
+                stop=()) -> list[str]:
+    """The texts of sample(...)."""
+    return [s.text for s in sample(model, prompt, num_chars, seed, num_samples, temperature, top_k, top_p, stop)]

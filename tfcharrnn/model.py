@@ -11,9 +11,9 @@ The recurrent state is one float tensor of shape (B, S, H), S = num_layers x (2 
 (h, c), 1 otherwise), layer-major: [h0, c0, h1, c1, ...]. One tensor is simple to carry in a
 `tf.while_loop`, through a TF Serving signature and through a TFLite signature.
 
-Whole sequences run through the model's kernel (tfcharrnn.kernels, the seam): by default the
-Keras RNN layers, which pick the cuDNN kernel when a GPU is visible at trace time; on a CPU,
-training passes `Kernel.fused()` (same weights, same function, a faster gradient).
+Whole sequences run through the model's recurrence (tfcharrnn.recurrence, the seam): by default
+the Keras RNN layers, which pick the cuDNN kernel when a GPU is visible at trace time; on a CPU,
+training passes `Recurrence.fused()` (same weights, same function, a faster gradient).
 `next` calls the layers' cells directly, a single step that converts to plain TFLite builtins.
 """
 
@@ -28,13 +28,13 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfcharrnn.config import ModelConfig  # noqa: E402
-from tfcharrnn.kernels import Kernel  # noqa: E402
+from tfcharrnn.recurrence import Recurrence  # noqa: E402
 
 _LAYERS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}
 
 
 class CharRNN(keras.Model):
-    def __init__(self, config: ModelConfig, kernel: Kernel | None = None, **kwargs):
+    def __init__(self, config: ModelConfig, recurrence: Recurrence | None = None, **kwargs):
         kwargs.setdefault("name", "char_rnn")
         super().__init__(**kwargs)
         self.config = config
@@ -53,8 +53,8 @@ class CharRNN(keras.Model):
         self.head = keras.layers.Dense(config.vocab_size, name="logits")
         # Weight drop's masks come from a seeded Keras generator (keras.utils.set_random_seed), as Dropout's do.
         self.weight_drop_seed = keras.random.SeedGenerator(name="weight_drop_seed") if config.weight_drop else None
-        self.kernel = kernel or Kernel()  # runs the layers over whole sequences (call); `next` never uses it
-        self(tf.zeros((1, 1), tf.int32), kernel=Kernel())  # create the variables now (the Keras layers build them), so weights can be loaded
+        self.recurrence = recurrence or Recurrence()  # runs the layers over whole sequences (call); `next` never uses it
+        self(tf.zeros((1, 1), tf.int32), recurrence=Recurrence())  # create the variables now (the Keras layers build them), so weights can be loaded
 
     # state helpers ----------------------------------------------------------------------
     def initial_state(self, batch_size) -> tf.Tensor:
@@ -73,9 +73,9 @@ class CharRNN(keras.Model):
         return tf.stack([s for layer_states in per_layer for s in layer_states], axis=1)  # (B, S, H)
 
     # whole sequences ----------------------------------------------------------------------
-    def call(self, ids, states=None, training=False, masks=None, kernel=None):
+    def call(self, ids, states=None, training=False, masks=None, recurrence=None):
         """ids (B, T) -> logits (B, T, V), states (B, S, H). While training, dropout and weight drop
-        apply ``masks`` (from draw_masks; drawn here when not given). ``kernel`` overrides the
+        apply ``masks`` (from draw_masks; drawn here when not given). ``recurrence`` overrides the
         model's own for this call."""
         ids = tf.cast(ids, tf.int32)
         if states is None:
@@ -84,12 +84,12 @@ class CharRNN(keras.Model):
             masks = None
         elif masks is None:
             masks = self.draw_masks(tf.shape(ids)[0], tf.shape(ids)[1])
-        kernel = kernel or self.kernel
-        x = kernel.layer_input(self.embedding, ids)  # (B, T, E), or what the kernel reads instead
+        recurrence = recurrence or self.recurrence
+        x = recurrence.layer_input(self.embedding, ids)  # (B, T, E), or what the recurrence reads instead
         new_states = []
         for i, (layer, layer_state) in enumerate(zip(self.rnn_layers, self._split_state(states))):
             with self._weight_drop(layer, masks["weight_drop"][i] if masks and masks["weight_drop"] else None):
-                x, layer_state = kernel.run_layer(layer, x, layer_state, training)  # (B, T, H), [(B, H)] * k
+                x, layer_state = recurrence.run_layer(layer, x, layer_state, training)  # (B, T, H), [(B, H)] * k
             new_states.append(layer_state)
             if masks and masks["dropout"]:
                 x = x * masks["dropout"][i]  # exactly keras.random.dropout(x): x * 1/(1-p) where kept, else 0
@@ -124,7 +124,7 @@ class CharRNN(keras.Model):
         The same mask holds for every time step and row of the batch, so it regularises the
         recurrence itself, which ordinary dropout between layers never touches. A Keras
         StatelessScope substitutes the copy for the variable, so the Keras layers (cuDNN
-        included) and the fused kernels read it alike, and the gradient reaches the variable
+        included) and the fused loops read it alike, and the gradient reaches the variable
         through the mask. The layers themselves assign nothing, which the scope would swallow.
         """
         if mask is None:

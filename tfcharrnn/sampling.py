@@ -1,13 +1,23 @@
 """Sampling strategies (small functions of logits) and the one compiled generation loop.
 
     from tfcharrnn.sampling import Generator
-    gen = Generator(model)                                   # compiles once per model
+    gen = Generator(model, vocab)                            # compiles once per model
+    gen.sample_text("ROMEO:", 200, seed=7, temperature=0.8)  # -> [text]
+    gen.sample("ROMEO:", 200, seed=7, stop=["\\n\\n"])        # -> [Sample(text, finish_reason, new_chars)]
     ids = gen.generate(prompt_ids, prompt_lengths, num_chars=200, seeds=[1, 2],
-                       temperature=0.8, top_k=0, top_p=1.0)  # (B, num_chars) int32, -1 padded
+                       temperature=0.8, top_k=0, top_p=1.0)  # (B, N) int32, -1 padded
 
 Strategy parameters are per row, so one graph serves greedy, temperature, top-k and top-p at
-once (the SavedModel's `serving_default` is this loop): temperature <= 0 means greedy (argmax);
-top_k <= 0 means no top-k cut; top_p >= 1 means no nucleus cut.
+once (the SavedModel's signatures are this loop): temperature 0 means greedy (argmax), in every
+runtime (a negative or NaN temperature is an error); top_k 0 means no top-k cut; top_p 1 means
+no nucleus cut.
+
+Stop strings (the rule every runtime follows: tfcharrnn.sample_settings): a row ends at the
+first character that completes one of its stop strings; the text ends just before the stop
+string, which matches only inside the generated text (never across the prompt); new_chars
+counts what the model generated, the stop string included. The loop ends when every row has
+ended, and a row's picks do not depend on the stop strings, so a text is the same with or
+without them up to where it stops.
 
 Randomness is a counter-based hash, not a random op: the uniform number used at step i of a
 row with seed s is `tfcharrnn.rng.uniform(s, i)`, identical in TensorFlow, in a SavedModel on
@@ -23,11 +33,14 @@ Generator and the SavedModel pass `model.stepper()`, the same function in about 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import NamedTuple
+
 import numpy as np
 import tensorflow as tf
 
 from tfcharrnn import rng
-
+from tfcharrnn.sample_settings import FINISH_REASONS, Sample, check_temperature, encode_stops
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,7 +159,7 @@ def pick(logits, u, temperature, top_k, top_p):
 
     The draw is always an inverse CDF over the vocabulary in id order; top-k and top-p only
     zero some probabilities. So a row's pick depends on its own logits, u and settings alone,
-    never on what other rows of the batch ask for. temperature <= 0 is greedy.
+    never on what other rows of the batch ask for. temperature 0 is greedy.
     """
     return make_picker(temperature, top_k, top_p)(logits, u)
 
@@ -179,24 +192,52 @@ def _rows(mask, like):
     return tf.reshape(mask, [-1] + [1] * (like.shape.rank - 1))
 
 
-def generate_ids(next_fn, state, prompt_ids, prompt_lengths, num_chars, seeds, temperature, top_k, top_p, vocab_size):
-    """The generation loop. num_chars (B,) int32; returns (ids (B, max num_chars), state).
+class Generated(NamedTuple):
+    """What generate_ids returns."""
+
+    ids: tf.Tensor  # (B, N) int32: each row's text, -1 padded; N = the longest text of the batch
+    new_chars: tf.Tensor  # (B,) int32: characters generated, a matched stop string's included
+    stopped: tf.Tensor  # (B,) bool: True = a stop string ended the row, False = it reached num_chars
+    state: object  # the state after the loop's last step (may be past a row's end)
+
+
+@dataclass
+class _Request:
+    """The per-request tensors every generation loop reads."""
+
+    next_fn: object
+    carry: object  # what next_fn carries, after the prompt
+    current: tf.Tensor  # (B,) the input of the first step
+    start: tf.Tensor  # (B,) an empty prompt's first character
+    empty: tf.Tensor  # (B,) bool: the prompt is empty
+    num_chars: tf.Tensor  # (B,)
+    uniforms: tf.Tensor  # (N/U, U, B): step i of row b draws with uniforms[i // U, i % U, b]
+    iterations: tf.Tensor  # loop iterations for the longest row
+    picker_args: tuple  # (temperature, top_k, top_p)
+
+    def carry_shapes(self):
+        return tf.nest.map_structure(lambda t: tf.TensorShape([None]).concatenate(t.shape[1:]), self.carry)
+
+
+def generate_ids(next_fn, state, prompt_ids, prompt_lengths, num_chars, seeds, temperature, top_k, top_p, vocab_size,
+                 stop_ids=None) -> Generated:
+    """The generation loop. num_chars (B,) int32; see Generated for what it returns.
 
     next_fn: the seam `model.next`, or a `model.stepper()` (same function, fewer ops per step:
     it carries a tuple of (B, H) tensors that its split / join convert from and to `state`).
-    The returned state is the one after the loop's last step (which may be up to UNROLL - 1
-    characters past the longest row); callers that stream should use model.next directly.
+    A row whose prompt is empty starts from a character drawn uniformly with its seed, and that
+    character is the first one it returns.
 
-    Row b's ids past num_chars[b] are -1. A row whose prompt is empty starts from a character
-    drawn uniformly with its seed, and that character is the first one it returns.
+    stop_ids: None (no stop strings: the loop runs to the longest num_chars), or (B, K, L) int32,
+    row b's K stop strings as ids, each left-aligned and -1 padded (an all -1 string is no stop).
+    With stop strings the loop ends as soon as every row is done (tfcharrnn.sample_settings
+    says when a row is done); the picks are those of the loop without them, so a row's text up to
+    its end is the same either way.
     """
     prompt_ids = tf.cast(prompt_ids, tf.int32)
     prompt_lengths = tf.cast(prompt_lengths, tf.int32)
     num_chars = tf.cast(num_chars, tf.int32)
     seeds = tf.cast(seeds, tf.int64)
-    temperature = tf.cast(temperature, tf.float32)
-    top_k = tf.cast(top_k, tf.int32)
-    top_p = tf.cast(top_p, tf.float32)
     batch = tf.shape(prompt_ids)[0]
     split = getattr(next_fn, "split", lambda s: s)
     join = getattr(next_fn, "join", lambda c: c)
@@ -204,73 +245,162 @@ def generate_ids(next_fn, state, prompt_ids, prompt_lengths, num_chars, seeds, t
     carry, last = read_prompt(next_fn, split(state), prompt_ids, prompt_lengths)
     start = tf.minimum(tf.cast(uniform(seeds, rng.START_STEP) * vocab_size, tf.int32), vocab_size - 1)
     empty = prompt_lengths <= 0
-    current = tf.where(empty, start, last)
-    # An empty-prompt row returns its start character first, so it generates one fewer.
     steps = tf.reduce_max(tf.concat([num_chars, [0]], 0))
     # UNROLL characters per loop iteration: the loop's own control ops cost as much as a small
     # model's step, so they are paid once per UNROLL characters. The last iteration may run up to
-    # UNROLL - 1 characters past `steps`; they are cut off below (each step's random number
+    # UNROLL - 1 characters past `steps`; they are cut off afterwards (each step's random number
     # depends on its index only, so the extra steps change nothing before them).
     iterations = (steps + UNROLL - 1) // UNROLL
     # Every step's uniforms in one vectorised hash, before the loop: one slice per iteration
     # instead of a dozen integer ops per character inside it.
     step_index = tf.range(iterations * UNROLL)[:, None]  # (N, 1)
     uniforms = tf.reshape(uniform_from_hash(seed_hash(seeds)[None, :], step_index), [iterations, UNROLL, batch])  # (N/U, U, B)
-    filtering = wants_filtering(top_k, top_p)
-    carry_shapes = tf.nest.map_structure(lambda t: tf.TensorShape([None]).concatenate(t.shape[1:]), carry)
-
-    def loop(filtered):
-        picker = make_picker(temperature, top_k, top_p, filtering=filtered)
-
-        def body(k, current, carry, out):
-            u = tf.unstack(uniforms[k], num=UNROLL)  # UNROLL x (B,)
-            drawn = []
-            for j in range(UNROLL):
-                logits, carry = next_fn(current, carry)  # (B, V)
-                current = picker(logits, u[j])  # (B,)
-                drawn.append(current)
-            return k + 1, current, carry, out.write(k, tf.stack(drawn))  # (U, B) per iteration
-
-        out = tf.TensorArray(tf.int32, size=iterations, element_shape=tf.TensorShape([UNROLL, None]))
-        _, _, final, out = tf.while_loop(
-            lambda k, *_: k < iterations,
-            body,
-            (tf.constant(0), current, carry, out),
-            shape_invariants=(tf.TensorShape([]), tf.TensorShape([None]), carry_shapes, tf.TensorShape(None)),
-        )
-        # (B, steps); a zero-length request must not stack an empty TensorArray
-        ids = tf.cond(steps > 0, lambda: tf.transpose(tf.reshape(out.stack(), [iterations * UNROLL, batch]))[:, :steps],
-                      lambda: tf.zeros([batch, 0], tf.int32))
-        return ids, final
-
+    args = (tf.cast(temperature, tf.float32), tf.cast(top_k, tf.int32), tf.cast(top_p, tf.float32))
+    r = _Request(next_fn, carry, tf.where(empty, start, last), start, empty, num_chars, uniforms, iterations, args)
+    filtering = wants_filtering(args[1], args[2])
     # top-k / top-p decided once per request: the unfiltered loop never pays for sorting
-    ids, carry = tf.cond(filtering, lambda: loop(True), lambda: loop(False))
-    shifted = tf.concat([start[:, None], ids[:, :-1]], axis=1)[:, :steps]  # empty prompts: start first
-    ids = tf.where(empty[:, None], shifted, ids)
-    position = tf.range(steps)[None, :]
-    return tf.where(position < num_chars[:, None], ids, -tf.ones_like(ids)), join(carry)
+    if stop_ids is None:
+        drawn, carry = tf.cond(filtering, lambda: _length_loop(r, True), lambda: _length_loop(r, False))
+        count, stop_len = tf.maximum(num_chars, 0), tf.zeros_like(num_chars)
+    else:
+        stops = _aligned_stops(tf.cast(stop_ids, tf.int32))
+        drawn, count, stop_len, carry = tf.cond(filtering, lambda: _stop_loop(r, stops, True), lambda: _stop_loop(r, stops, False))
+    # the emitted characters: an empty prompt's start character first, then the drawn ones
+    with_start = tf.concat([start[:, None], drawn], axis=1)  # (B, D + 1)
+    without = tf.concat([drawn, -tf.ones([batch, 1], tf.int32)], axis=1)
+    keep = count - stop_len  # (B,) the text's length: the stop string is not returned
+    width = tf.reduce_max(tf.concat([keep, [0]], 0))
+    emitted = tf.where(empty[:, None], with_start, without)[:, :width]
+    ids = tf.where(tf.range(width)[None, :] < keep[:, None], emitted, -tf.ones_like(emitted))
+    return Generated(ids, count, stop_len > 0, join(carry))
+
+
+def _drawn(out, iterations, batch):
+    """The loop's TensorArray of (U, B) blocks -> (B, iterations x U); none written: (B, 0)."""
+    # a zero-length request must not stack an empty TensorArray
+    return tf.cond(iterations > 0, lambda: tf.transpose(tf.reshape(out.stack(), [iterations * UNROLL, batch])),
+                   lambda: tf.zeros([batch, 0], tf.int32))
+
+
+def _length_loop(r: _Request, filtered: bool):
+    """Every row to the longest num_chars: -> (drawn (B, iterations x U), carry)."""
+    picker = make_picker(*r.picker_args, filtering=filtered)
+
+    def body(k, current, carry, out):
+        u = tf.unstack(r.uniforms[k], num=UNROLL)  # UNROLL x (B,)
+        drawn = []
+        for j in range(UNROLL):
+            logits, carry = r.next_fn(current, carry)  # (B, V)
+            current = picker(logits, u[j])  # (B,)
+            drawn.append(current)
+        return k + 1, current, carry, out.write(k, tf.stack(drawn))  # (U, B) per iteration
+
+    out = tf.TensorArray(tf.int32, size=r.iterations, element_shape=tf.TensorShape([UNROLL, None]))
+    _, _, final, out = tf.while_loop(
+        lambda k, *_: k < r.iterations,
+        body,
+        (tf.constant(0), r.current, r.carry, out),
+        shape_invariants=(tf.TensorShape([]), tf.TensorShape([None]), r.carry_shapes(), tf.TensorShape(None)),
+    )
+    return _drawn(out, r.iterations, tf.shape(r.current)[0]), final
+
+
+def _aligned_stops(stop_ids):
+    """(B, K, L) left-aligned stop ids -> (aligned, wild, lengths): each string right-aligned in a
+    window of W = max(L, 1) positions, `wild` (B, K, W) marking the positions before it."""
+    width = tf.maximum(tf.shape(stop_ids)[2], 1)
+    stop_ids = tf.pad(stop_ids, [[0, 0], [0, 0], [0, width - tf.shape(stop_ids)[2]]], constant_values=-1)
+    lengths = tf.reduce_sum(tf.cast(stop_ids >= 0, tf.int32), axis=-1)  # (B, K)
+    offset = tf.range(width)[None, None, :] - (width - lengths)[..., None]  # (B, K, W): index into the string
+    aligned = tf.gather(stop_ids, tf.maximum(offset, 0), batch_dims=2)  # (B, K, W)
+    return aligned, offset < 0, lengths
+
+
+def _stop_loop(r: _Request, stops, filtered: bool):
+    """Rows end at a stop string or num_chars; the loop ends when all have.
+
+    -> (drawn (B, D), count (B,) characters generated, stop_len (B,) the matched stop string's
+    length or 0, carry). `window` holds each row's last W generated characters (-1 where none yet:
+    the prompt is never part of it).
+    """
+    aligned, wild, lengths = stops
+    batch, width = tf.shape(r.current)[0], tf.shape(aligned)[2]
+    picker = make_picker(*r.picker_args, filtering=filtered)
+
+    def matched(window):  # (B, W) -> (B,) length of the longest stop string the window ends with, 0 if none
+        equal = tf.logical_or(tf.equal(window[:, None, :], aligned), wild)  # (B, K, W)
+        hit = tf.logical_and(tf.reduce_all(equal, axis=-1), lengths > 0)  # (B, K)
+        return tf.maximum(tf.reduce_max(tf.where(hit, lengths, 0), axis=-1), 0)
+
+    started = tf.logical_and(r.empty, r.num_chars > 0)  # an empty prompt's start character is generated text
+    last_column = tf.equal(tf.range(width), width - 1)[None, :]  # (1, W)
+    window = tf.where(tf.logical_and(started[:, None], last_column), r.start[:, None], -tf.ones([batch, width], tf.int32))
+    count = tf.cast(started, tf.int32)
+    stop_len = tf.where(started, matched(window), 0)
+    done = tf.logical_or(stop_len > 0, count >= r.num_chars)
+
+    def body(k, current, carry, window, count, stop_len, done, out):
+        u = tf.unstack(r.uniforms[k], num=UNROLL)  # UNROLL x (B,)
+        drawn = []
+        for j in range(UNROLL):
+            logits, carry = r.next_fn(current, carry)  # (B, V)
+            current = picker(logits, u[j])  # (B,)
+            drawn.append(current)
+            live = tf.logical_not(done)  # a done row keeps stepping (its picks are cut off): rows never affect each other
+            window = tf.where(live[:, None], tf.concat([window[:, 1:], current[:, None]], axis=1), window)
+            count += tf.cast(live, tf.int32)
+            hit = tf.where(live, matched(window), 0)
+            stop_len = tf.maximum(stop_len, hit)
+            done = tf.logical_or(done, tf.logical_or(hit > 0, count >= r.num_chars))
+        return k + 1, current, carry, window, count, stop_len, done, out.write(k, tf.stack(drawn))
+
+    out = tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=tf.TensorShape([UNROLL, None]))
+    vector = tf.TensorShape([None])
+    k, _, final, _, count, stop_len, _, out = tf.while_loop(
+        lambda k, *v: tf.logical_and(k < r.iterations, tf.reduce_any(tf.logical_not(v[5]))),  # v[5]: done
+        body,
+        (tf.constant(0), r.current, r.carry, window, count, stop_len, done, out),
+        shape_invariants=(tf.TensorShape([]), vector, r.carry_shapes(), tf.TensorShape([None, None]), vector, vector, vector,
+                          tf.TensorShape(None)),
+    )
+    return _drawn(out, k, batch), count, stop_len, final
 
 
 class Generator:
-    """A model's compiled generation loop, and its string edges."""
+    """A model's compiled generation loop, and its string edges (the module docstring shows its use).
+    The loop with stop strings is traced the first time one is asked for."""
+
+    SPECS = (
+        tf.TensorSpec([None, None], tf.int32),  # prompt ids
+        tf.TensorSpec([None], tf.int32),  # prompt lengths
+        tf.TensorSpec([None], tf.int32),  # num chars
+        tf.TensorSpec([None], tf.int64),  # seeds
+        tf.TensorSpec([None], tf.float32),  # temperature
+        tf.TensorSpec([None], tf.int32),  # top_k
+        tf.TensorSpec([None], tf.float32),  # top_p
+    )
 
     def __init__(self, model, vocab=None):
         self.model = model
         self.vocab = vocab
-        self._fn = tf.function(
-            lambda *a: generate_ids(model.stepper(), model.initial_state(tf.shape(a[0])[0]), *a, vocab_size=model.config.vocab_size)[0],
-            input_signature=[
-                tf.TensorSpec([None, None], tf.int32),  # prompt ids
-                tf.TensorSpec([None], tf.int32),  # prompt lengths
-                tf.TensorSpec([None], tf.int32),  # num chars
-                tf.TensorSpec([None], tf.int64),  # seeds
-                tf.TensorSpec([None], tf.float32),  # temperature
-                tf.TensorSpec([None], tf.int32),  # top_k
-                tf.TensorSpec([None], tf.float32),  # top_p
-            ],
-        )
+        self._fns = {}
 
-    def generate(self, prompt_ids, prompt_lengths, num_chars, seeds, temperature=1.0, top_k=0, top_p=1.0) -> np.ndarray:
+    def _fn(self, with_stops: bool):
+        if with_stops not in self._fns:
+            model = self.model
+
+            def run(*a):
+                g = generate_ids(model.stepper(), model.initial_state(tf.shape(a[0])[0]), *a[:7], vocab_size=model.config.vocab_size,
+                                 stop_ids=a[7] if with_stops else None)
+                return g.ids, g.new_chars, g.stopped
+
+            specs = self.SPECS + ((tf.TensorSpec([None, None, None], tf.int32),) if with_stops else ())
+            self._fns[with_stops] = tf.function(run, input_signature=specs)
+        return self._fns[with_stops]
+
+    def _run(self, prompt_ids, prompt_lengths, num_chars, seeds, temperature=1.0, top_k=0, top_p=1.0, stop_ids=()):
+        """-> numpy (ids (B, N) -1 padded, new_chars (B,), stopped (B,)). stop_ids: every row's stop strings, as id arrays."""
+        check_temperature(temperature)
         prompt_ids = np.asarray(prompt_ids, dtype=np.int32)
         if prompt_ids.ndim == 1:
             prompt_ids = prompt_ids[None, :]
@@ -281,20 +411,32 @@ class Generator:
         def rows(value, dtype):
             return np.broadcast_to(np.asarray(value, dtype=dtype), (batch,)).copy()
 
-        return self._fn(
-            prompt_ids,
-            rows(prompt_lengths, np.int32),
-            rows(num_chars, np.int32),
-            rows(seeds, np.int64),
-            rows(temperature, np.float32),
-            rows(top_k, np.int32),
-            rows(top_p, np.float32),
-        ).numpy()
+        args = [prompt_ids, rows(prompt_lengths, np.int32), rows(num_chars, np.int32), rows(seeds, np.int64),
+                rows(temperature, np.float32), rows(top_k, np.int32), rows(top_p, np.float32)]
+        stop_ids = [s for s in stop_ids if len(s)]
+        if stop_ids:
+            table = -np.ones((len(stop_ids), max(len(s) for s in stop_ids)), np.int32)  # (K, L) left-aligned, -1 padded
+            for i, s in enumerate(stop_ids):
+                table[i, : len(s)] = s
+            args.append(np.broadcast_to(table, (batch, *table.shape)).copy())
+        return tuple(t.numpy() for t in self._fn(bool(stop_ids))(*args))
 
-    def sample_text(self, prompt: str, num_chars: int, seed: int = 0, num_samples: int = 1, temperature=1.0, top_k=0, top_p=1.0) -> list[str]:
-        """Strings in, strings out: the prompt is encoded, each sample decoded (prompt not included)."""
+    def generate(self, prompt_ids, prompt_lengths, num_chars, seeds, temperature=1.0, top_k=0, top_p=1.0, stop_ids=()) -> np.ndarray:
+        """(B, N) int32: each row's text as ids, -1 padded (N: the longest text)."""
+        return self._run(prompt_ids, prompt_lengths, num_chars, seeds, temperature, top_k, top_p, stop_ids)[0]
+
+    def sample(self, prompt: str, num_chars: int, seed: int = 0, num_samples: int = 1, temperature=1.0, top_k=0, top_p=1.0,
+               stop=()) -> list[Sample]:
+        """Strings in, Samples out: sample i uses seed + i; the prompt is not included in the text."""
+        stop_ids = encode_stops(self.vocab, stop)
         ids = self.vocab.encode_prompt(prompt) if prompt else np.zeros(0, np.int32)
         prompt_ids = np.tile(ids.astype(np.int32)[None, :], (num_samples, 1))
         seeds = np.arange(num_samples, dtype=np.int64) + seed
-        out = self.generate(prompt_ids, len(ids), num_chars, seeds, temperature, top_k, top_p)
-        return [self.vocab.decode(row[row >= 0]) for row in out]
+        out, new_chars, stopped = self._run(prompt_ids, len(ids), num_chars, seeds, temperature, top_k, top_p, stop_ids)
+        return [Sample(self.vocab.decode(row[row >= 0]), FINISH_REASONS[0] if s else FINISH_REASONS[1], int(n))
+                for row, n, s in zip(out, new_chars, stopped)]
+
+    def sample_text(self, prompt: str, num_chars: int, seed: int = 0, num_samples: int = 1, temperature=1.0, top_k=0, top_p=1.0,
+                    stop=()) -> list[str]:
+        """The texts of sample(...)."""
+        return [s.text for s in self.sample(prompt, num_chars, seed, num_samples, temperature, top_k, top_p, stop)]

@@ -156,7 +156,8 @@ def _prepare_dir(sweep_dir: str, settings: dict, overwrite: bool) -> None:
             from tfcharrnn.training import TrainConfig
 
             defaults = TrainConfig().to_dict()
-            old["train_config"] = {**{k: defaults[k] for k in new["train_config"] if k in defaults}, **old["train_config"]}
+            old_config = TrainConfig.current_names(old["train_config"])
+            old["train_config"] = {**{k: defaults[k] for k in new["train_config"] if k in defaults}, **old_config}
         changed = sorted(k for k in set(new) | set(old or {}) if k != "max_trials" and (old or {}).get(k) != new.get(k))
         if changed or not isinstance(old, dict):  # more (or fewer) trials of the same sweep is fine
             raise UserError(f"{sweep_dir!r} holds a different sweep (changed: {', '.join(changed) or 'unreadable settings'}); "
@@ -375,8 +376,8 @@ def _budget(cfg) -> str:
         parts.append(f"{cfg.time_budget:g} min")
     if cfg.max_steps:
         parts.append(f"{cfg.max_steps} steps")
-    if cfg.max_epochs:
-        parts.append(f"{cfg.max_epochs:g} epochs")
+    if cfg.epoch_limit:
+        parts.append(f"{cfg.epoch_limit:g} epochs")
     return " or ".join(parts) + ", whichever comes first" if len(parts) > 1 else parts[0]
 
 

@@ -6,6 +6,7 @@
     info = export_tflite(ck.model, ck.vocab, "out/shakespeare.tflite")              # float32
     info = export_tflite(ck.model, ck.vocab, "out/shakespeare-q.tflite", quantize="dynamic")
     info["path"], info["vocab_path"], info["size_bytes"], info["signatures"]
+    model_ops("out/shakespeare.tflite")         # {"FULLY_CONNECTED": 6, ...}: what the file holds, no interpreter
 
 Signatures (B is any batch size, S = layers x (2 for LSTM, else 1), H hidden units, V chars):
     step(token_id int32 [B], state float32 [B,S,H]) -> logits float32 [B,V], state [B,S,H]
@@ -34,10 +35,11 @@ import tempfile
 import time
 
 import numpy as np
+from ai_edge_litert import schema_py_generated as _schema
 
 from tfcharrnn.files import atomic_write_bytes
 from tfcharrnn.errors import UserError
-from tfcharrnn.litert_sampler import SIGNATURES, LiteRTModel, min_runtime_version, model_ops, vocab_json_path, vocab_to_code_points
+from tfcharrnn.litert_sampler import SIGNATURES, LiteRTModel, vocab_json_path, vocab_to_code_points
 
 QUANTIZE = ("none", "dynamic", "float16")
 VARIABLE_OPS = {"VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE"}
@@ -49,6 +51,55 @@ def normalise_quantize(quantize) -> str:
     if q not in QUANTIZE:
         raise UserError(f"--quantize {quantize!r} is not known; use one of {', '.join(QUANTIZE)}")
     return q
+
+
+# ---------------------------------------------------------------------------------------------
+# what is inside a .tflite (flatbuffer walk, no interpreter needed)
+
+
+def model_ops(model) -> dict[str, int]:
+    """Operator name -> count over every subgraph (IF branches included).
+
+    ``model`` is a path or the file's bytes. A custom op (Flex ops included) is reported as
+    ``CUSTOM:<name>``, e.g. ``CUSTOM:FlexStringSplit``.
+    """
+    data = _read_bytes(model)
+    m = _schema.Model.GetRootAs(data, 0)
+    names = {v: k for k, v in vars(_schema.BuiltinOperator).items() if not k.startswith("_")}
+    codes = []
+    for i in range(m.OperatorCodesLength()):
+        oc = m.OperatorCodes(i)
+        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
+        if code == _schema.BuiltinOperator.CUSTOM:
+            custom = oc.CustomCode()
+            codes.append("CUSTOM:" + (custom.decode() if isinstance(custom, bytes) else str(custom)))
+        else:
+            codes.append(names.get(code, f"UNKNOWN_{code}"))
+    counts: dict[str, int] = {}
+    for s in range(m.SubgraphsLength()):
+        sub = m.Subgraphs(s)
+        for j in range(sub.OperatorsLength()):
+            name = codes[sub.Operators(j).OpcodeIndex()]
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def min_runtime_version(model) -> str | None:
+    """The oldest TFLite / LiteRT runtime the converter says runs the file (e.g. "2.5.0")."""
+    m = _schema.Model.GetRootAs(_read_bytes(model), 0)
+    for i in range(m.MetadataLength()):
+        md = m.Metadata(i)
+        if md.Name() in (b"min_runtime_version", "min_runtime_version"):
+            buf = m.Buffers(md.Buffer())
+            return bytes(buf.DataAsNumpy()).rstrip(b"\0").decode("ascii") if buf.DataLength() else None
+    return None
+
+
+def _read_bytes(model) -> bytes:
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return bytes(model)
+    with open(model, "rb") as f:
+        return f.read()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
     python -m http.server --bind 127.0.0.1 8000 -d saved_models/shakespeare/1/assets.extra/web
     # open http://127.0.0.1:8000/
 
-    python scripts/bench.py --only web          # the page's chars/s against the Python sampler (tfcharrnn.bench.web)
+    python scripts/bench.py --only web          # the page's chars/s against the Python sampler (benchmarks/web.py)
 
     from tfcharrnn.web import export_web
     info = export_web(model, vocab, "out/web", name="shakespeare")    # a Keras CharRNN and its Vocabulary

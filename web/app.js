@@ -2,15 +2,17 @@
  * app.js: the page around sampler.js (index.html's form, output, messages, Stop, chars/s).
  *
  * Reads model.json (written by tfcharrnn.web: which .tflite, what model) from this folder.
- * The body's data-state is loading / ready / running / done / stopped / error, and the last
- * run's speed is in data-chars and data-chars-per-s: tests/test_web.py reads them.
+ * The body's data-state is loading / ready / running / done / stopped / error (stopped: the Stop
+ * button); the last run's speed is in data-chars and data-chars-per-s, how it ended in
+ * data-finish-reason (stop: at the stop string; length) and data-new-chars (characters generated,
+ * the stop string's included): tests/test_web.py reads them.
  */
-import {describeChars, loadSampler, UnknownCharactersError} from './sampler.js';
+import {describeChars, loadSampler, unescape, UnknownCharactersError} from './sampler.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
   info: $('model-info'), form: $('settings'), prime: $('prime'), length: $('length'),
-  temperature: $('temperature'), topK: $('top-k'), topP: $('top-p'), seed: $('seed'), greedy: $('greedy'),
+  temperature: $('temperature'), topK: $('top-k'), topP: $('top-p'), seed: $('seed'), greedy: $('greedy'), stopAt: $('stop-at'),
   generate: $('generate'), stop: $('stop'), status: $('status'), message: $('message'),
   primeEcho: $('prime-echo'), generated: $('generated'),
 };
@@ -62,10 +64,8 @@ function readSettings() {
   const length = integer(ui.length, 'Length');
   if (length < 0) throw new RangeError(`Length must be >= 0, got ${length}.`);
   const greedy = ui.greedy.checked;
-  const temperature = number(ui.temperature, 'Temperature');
-  if (!greedy && !(temperature > 0)) {
-    throw new RangeError(`Temperature must be > 0, got ${temperature}; tick Greedy for argmax decoding.`);
-  }
+  const temperature = greedy ? 0 : number(ui.temperature, 'Temperature');
+  if (!(temperature >= 0)) throw new RangeError(`Temperature must be a finite number >= 0 (0 = greedy), got ${temperature}.`);
   const topK = integer(ui.topK, 'Top-k');
   if (topK < 0 || topK > sampler.vocabSize) {
     throw new RangeError(`Top-k must be between 0 (off) and the vocabulary size ${sampler.vocabSize}, got ${topK}.`);
@@ -78,7 +78,13 @@ function readSettings() {
   } catch {
     throw new RangeError(`Seed must be a whole number, got "${ui.seed.value}".`);
   }
-  return {length, seed, temperature: greedy ? 0 : temperature, topK, topP};
+  let stop;
+  try {
+    stop = unescape(ui.stopAt.value);
+  } catch (e) {
+    throw new RangeError(`Stop at: ${e.message}.`);
+  }
+  return {length, seed, temperature, topK, topP, stop};
 }
 
 function showSpeed(chars, seconds, final) {
@@ -95,9 +101,15 @@ async function generate() {
   showMessage('');
   let settings;
   let ids;
+  let stopIds;
   try {
     settings = readSettings();
     ids = sampler.encode(ui.prime.value);
+    try {
+      stopIds = sampler.stopIds(settings.stop);
+    } catch (e) {
+      throw e instanceof RangeError ? new RangeError(`Stop at: ${e.message}.`) : e;
+    }
   } catch (e) {
     if (!(e instanceof RangeError || e instanceof UnknownCharactersError)) throw e;
     const text = e instanceof UnknownCharactersError ?
@@ -107,6 +119,8 @@ async function generate() {
     return;
   }
   stopRequested = false;
+  delete document.body.dataset.finishReason;
+  delete document.body.dataset.newChars;
   setState('running');
   ui.primeEcho.textContent = ui.prime.value;
   ui.generated.textContent = '';
@@ -120,9 +134,11 @@ async function generate() {
     pending = '';
   };
   try {
-    const opts = {seed: settings.seed, temperature: settings.temperature, topK: settings.topK, topP: settings.topP};
-    for await (const id of sampler.generateIds(ids, settings.length, opts)) {
-      pending += decoder.push(id);
+    const opts = {seed: settings.seed, temperature: settings.temperature, topK: settings.topK, topP: settings.topP, stopIds};
+    const run = sampler.generateIds(ids, settings.length, opts);
+    let step;
+    while (!(step = await run.next()).done) {
+      pending += decoder.push(step.value);
       chars += 1;
       const now = performance.now();
       if (now - lastYield > YIELD_MS) {
@@ -130,14 +146,21 @@ async function generate() {
         showSpeed(chars, (now - started) / 1000, false);
         await yieldToBrowser();
         lastYield = performance.now();
-        if (stopRequested) break;  // leaving the loop ends the generator: its tensors are freed
+        if (stopRequested) {
+          await run.return();  // ends the generator: its tensors are freed
+          break;
+        }
       }
     }
     pending += decoder.flush();
     flush();
     showSpeed(chars, (performance.now() - started) / 1000, true);
+    const end = step.done ? step.value : {finishReason: '', newChars: ''};
+    document.body.dataset.finishReason = end.finishReason;
+    document.body.dataset.newChars = String(end.newChars);
     setState(stopRequested ? 'stopped' : 'done');
     if (stopRequested) ui.status.textContent += ' (stopped)';
+    else if (end.finishReason === 'stop') ui.status.textContent += ' · ended at the stop string';
   } catch (e) {
     flush();
     showMessage(`Generation failed: ${e.message}`);

@@ -7,6 +7,7 @@
  *   let text = '';
  *   for await (const piece of sampler.generate('ROMEO:', 200, {seed: 7, temperature: 0.8})) text += piece;
  *   // or: const text = await sampler.sampleText('ROMEO:', 200, {seed: 7, temperature: 0.8});
+ *   const {text, finishReason, newChars} = await sampler.sample('ROMEO:', 200, {seed: 7, stop: ['\n\n']});
  *
  * The page needs '@litertjs/core' and '@litertjs/wasm-utils' resolvable (an import map, or a
  * bundler) and the LiteRT.js .wasm files served from the folder given as `wasm`. The model
@@ -18,6 +19,12 @@
  *   for c of prompt[:-1]: state = step(c, state).state        read the prompt once
  *   current = prompt[-1]                                       (empty prompt: startId, emitted)
  *   for i in 0 .. n-1: current, state = sample(current, state, temperature, uniform(seed, i), top_k, top_p)
+ *
+ * temperature 0 is greedy (a negative or NaN one is refused). Stop strings follow the rule of
+ * tfcharrnn/sample_settings.py: generation ends at the first character that completes one (the
+ * longest, if several end there) and returns at once; the text ends before it; it matches only
+ * inside the generated text; newChars counts it. While generating, ids that could be the start of
+ * a stop string are held back until the next character shows they are not.
  */
 import {getGlobalLiteRt, getGlobalLiteRtPromise, loadAndCompile, loadLiteRt, Tensor} from '@litertjs/core';
 
@@ -25,6 +32,7 @@ import {getGlobalLiteRt, getGlobalLiteRtPromise, loadAndCompile, loadLiteRt, Ten
 export const MUL = 0x045d9f3b;
 export const SALT = 0x2545f491;
 export const START_STEP = 0xffffffff;
+export const MAX_STOP_CHARS = 64;  // tfcharrnn.sample_settings.MAX_STOP_CHARS
 
 /** Any integer (Number or BigInt, negative too) modulo 2^32, as Python's `int(x) & 0xFFFFFFFF`. */
 export function toUint32(x) {
@@ -83,6 +91,17 @@ export class UnknownCharactersError extends Error {
     this.name = 'UnknownCharactersError';
     this.chars = chars;
   }
+}
+
+/** Backslash escapes as scripts/sample.py --stop reads them: \\n \\t \\r \\\\ \\0 \\xHH \\uXXXX \\UXXXXXXXX. */
+export function unescape(text) {
+  const simple = {n: '\n', t: '\t', r: '\r', '\\': '\\', 0: '\0', "'": "'", '"': '"'};
+  return text.replace(/\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|x[0-9a-fA-F]{2}|[^]|$)/g, (_, code) => {
+    if (code in simple) return simple[code];
+    if (code.length > 1 && parseInt(code.slice(1), 16) <= 0x10ffff) return String.fromCodePoint(parseInt(code.slice(1), 16));
+    throw new RangeError(`unknown escape ${code ? '\\' + code : 'a trailing backslash'} in "${text}"; ` +
+                         'use \\n, \\t, \\r, \\\\, \\xHH, \\uXXXX or \\UXXXXXXXX');
+  });
 }
 
 /** 'a', '\n', ' ' shown so that whitespace is visible (like Python's repr). */
@@ -176,6 +195,31 @@ export class CharSampler {
     return Int32Array.from(ids);
   }
 
+  /**
+   * Stop strings -> arrays of ids ('' is no stop); a RangeError names one that is too long or has
+   * characters the model never saw (it could never be generated).
+   */
+  stopIds(stops = []) {
+    const out = [];
+    for (const stop of typeof stops === 'string' ? [stops] : stops) {
+      if (!stop) continue;
+      let ids;
+      try {
+        ids = this.encode(stop);
+      } catch (e) {
+        if (!(e instanceof UnknownCharactersError)) throw e;
+        throw new RangeError(`the stop string ${describeChars([stop])} has ${e.chars.length} character(s) the model never saw: ` +
+                             `${describeChars(e.chars)}; the model could never generate it, so leave them out`);
+      }
+      if (ids.length > MAX_STOP_CHARS) {
+        const unit = this.byteMode ? 'bytes' : 'characters';
+        throw new RangeError(`the stop string is ${ids.length} ${unit} long; a stop string is at most ${MAX_STOP_CHARS} ${unit}`);
+      }
+      out.push(Array.from(ids));
+    }
+    return out;
+  }
+
   /** A decoder for a stream of ids: push(id) -> the text it completes ('' inside a UTF-8 sequence). */
   decoder() {
     if (!this.byteMode) return {push: (id) => this.chars[id], flush: () => ''};
@@ -187,7 +231,9 @@ export class CharSampler {
   checkOptions(n, {seed = 0, temperature = 1.0, topK = 0, topP = 1.0} = {}) {
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`length must be an integer >= 0, got ${n}`);
     toUint32(seed);
-    if (!Number.isFinite(temperature) || temperature < 0) throw new RangeError(`temperature must be >= 0 (0 = greedy), got ${temperature}`);
+    if (!Number.isFinite(temperature) || temperature < 0) {
+      throw new RangeError(`temperature must be a finite number >= 0 (0 = greedy), got ${temperature}`);
+    }
     if (!Number.isInteger(topK) || topK < 0 || topK > this.vocabSize) {
       throw new RangeError(`top_k must be between 0 (off) and the vocabulary size ${this.vocabSize}, got ${topK}`);
     }
@@ -195,12 +241,20 @@ export class CharSampler {
   }
 
   /**
-   * The continuation's ids, one at a time. promptIds: an array of ids (may be empty).
-   * temperature 0 is greedy; topK 0 and topP 1 switch those cuts off.
+   * The continuation's ids, one at a time; returns {finishReason: 'stop' | 'length', newChars}
+   * (read it from the last next(): {done: true, value}). promptIds: an array of ids (may be
+   * empty); stopIds: stop strings as arrays of ids (stopIds()). temperature 0 is greedy; topK 0
+   * and topP 1 switch those cuts off.
    */
-  async* generateIds(promptIds, n, {seed = 0, temperature = 1.0, topK = 0, topP = 1.0} = {}) {
+  async* generateIds(promptIds, n, {seed = 0, temperature = 1.0, topK = 0, topP = 1.0, stopIds = []} = {}) {
     this.checkOptions(n, {seed, temperature, topK, topP});
     const sig = this.model.signatures;
+    const stops = stopIds.filter((s) => s.length);
+    const hold = Math.max(0, ...stops.map((s) => s.length - 1));  // ids kept back: they may begin a stop string
+    const pending = [];  // generated, not yet yielded
+    let newChars = 0;
+    const matched = () => Math.max(0, ...stops.filter((s) => s.length <= pending.length &&
+      s.every((c, j) => c === pending[pending.length - s.length + j])).map((s) => s.length));
     const seedHash = mix32((toUint32(seed) ^ SALT) >>> 0);  // the seed's half of uniform(), once
     const inputs = {  // made once, overwritten in place: token_id and u change every character
       token_id: new Tensor(new Int32Array(1), [1]),
@@ -211,55 +265,67 @@ export class CharSampler {
     };
     let state = new Tensor(new Float32Array(this.numStates * this.hiddenSize), [1, this.numStates, this.hiddenSize]);
     try {
-      let current;
-      let steps = n;
-      if (promptIds.length) {
-        for (const c of promptIds.slice(0, -1)) {
-          overwrite(inputs.token_id, c);
-          const out = await sig.step.run({token_id: inputs.token_id, state});
-          out.logits.delete();
-          state.delete();
-          state = out.state;  // the output tensor feeds the next call as is: no copy
-        }
-        current = promptIds[promptIds.length - 1];
-      } else {
-        if (n === 0) return;
-        current = startId(seed, this.vocabSize);
-        steps = n - 1;
-        yield current;
-      }
-      for (let i = 0; i < steps; i++) {
-        overwrite(inputs.token_id, current);
-        overwrite(inputs.u, uniformFromHash(seedHash, i));
-        const out = await sig.sample.run({...inputs, state});
+      if (n === 0) return {finishReason: 'length', newChars};
+      for (const c of promptIds.slice(0, -1)) {
+        overwrite(inputs.token_id, c);
+        const out = await sig.step.run({token_id: inputs.token_id, state});
+        out.logits.delete();
         state.delete();
-        state = out.state;
-        current = out.next_id.toTypedArray()[0];
-        out.next_id.delete();
-        yield current;
+        state = out.state;  // the output tensor feeds the next call as is: no copy
       }
+      let current = promptIds.length ? promptIds[promptIds.length - 1] : startId(seed, this.vocabSize);
+      const first = promptIds.length ? 0 : -1;  // an empty prompt's start character is the first generated one
+      for (let i = first; i < n + first; i++) {
+        if (i >= 0) {
+          overwrite(inputs.token_id, current);
+          overwrite(inputs.u, uniformFromHash(seedHash, i));
+          const out = await sig.sample.run({...inputs, state});
+          state.delete();
+          state = out.state;
+          current = out.next_id.toTypedArray()[0];
+          out.next_id.delete();
+        }
+        pending.push(current);
+        newChars += 1;
+        const stopLength = matched();
+        if (stopLength) {
+          yield* pending.slice(0, pending.length - stopLength);
+          return {finishReason: 'stop', newChars};
+        }
+        while (pending.length > hold) yield pending.shift();
+      }
+      yield* pending;
+      return {finishReason: 'length', newChars};
     } finally {  // also runs when the caller stops early (break / return)
       state.delete();
       for (const t of Object.values(inputs)) t.delete();
     }
   }
 
-  /** The continuation as text pieces, one per generated character (prompt not included). */
-  async* generate(prompt, n, options = {}) {
+  /** The continuation as text pieces (prompt not included); returns what generateIds returns. options.stop: strings. */
+  async* generate(prompt, n, {stop = [], ...options} = {}) {
     const ids = this.encode(prompt);
     const dec = this.decoder();
-    for await (const id of this.generateIds(ids, n, options)) {
-      yield dec.push(id);
-    }
+    const run = this.generateIds(ids, n, {...options, stopIds: this.stopIds(stop)});
+    let step;
+    while (!(step = await run.next()).done) yield dec.push(step.value);
     const rest = dec.flush();
     if (rest) yield rest;
+    return step.value;
   }
 
-  /** The whole continuation at once (like litert_sampler.sample_text for one seed). */
-  async sampleText(prompt, n, options = {}) {
+  /** The whole continuation at once: {text, finishReason, newChars} (like litert_sampler.sample for one seed). */
+  async sample(prompt, n, options = {}) {
     let text = '';
-    for await (const piece of this.generate(prompt, n, options)) text += piece;
-    return text;
+    const run = this.generate(prompt, n, options);
+    let step;
+    while (!(step = await run.next()).done) text += step.value;
+    return {text, ...step.value};
+  }
+
+  /** The text of sample(...). */
+  async sampleText(prompt, n, options = {}) {
+    return (await this.sample(prompt, n, options)).text;
   }
 
   delete() {

@@ -67,7 +67,8 @@ def main(argv):
     if mode == "mirrored":
         corpus, run_dir, layout, grad_clip = sys.argv[2:6]
         # weight drop's mask is one per global batch (each replica draws the same one); weight decay is per variable
-        extra = dict(weight_drop=0.3, weight_decay=0.1) if sys.argv[6:] == ["regularised"] else {}
+        extra = dict(dropout=0.0, weight_drop=0.3, weight_decay=0.1) if sys.argv[6:] == ["regularised"] else \
+            dict(dropout=0.0, weight_drop=0.0, weight_decay=0.0)  # set, not left to the recipe: decay would move the weights too
         keras.optimizers.Adam = PlainSGD
         for strategy in ("default", "mirrored"):
             cfg = tiny_config(corpus, os.path.join(run_dir, strategy), strategy=strategy, max_steps=MIRRORED_STEPS, layout=layout,

@@ -5,7 +5,7 @@
     python scripts/evaluate.py cv/ held_out.txt                           # tfcharrnn.cli.evaluate
     python scripts/export.py cv/ --name shakespeare                       # tfcharrnn.cli.export
     python scripts/sweep.py --hidden_size 128,256 --time_budget 5         # tfcharrnn.cli.sweep
-    python -m tfcharrnn.cli.flags > docs/flags.md                         # every flag, from the parsers
+    python scripts/flags_doc.py > docs/flags.md                           # every flag, from the parsers
 
 One module per tool, each with main(argv=None) -> exit status and entry() for the console
 scripts (tfcharrnn-train, -sample, -evaluate, -export, -sweep); every flag is declared in

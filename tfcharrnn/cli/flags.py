@@ -1,9 +1,11 @@
-"""Every tool's flags, declared once: names, aliases, groups, help, choices and defaults.
+"""The installed tools' flags (train, sample, evaluate, export, sweep), declared once: names, aliases,
+groups, help, choices and defaults.
 
     from tfcharrnn.cli.flags import train_parser
     args = train_parser().parse_args(["--hidden_size", "512"])   # a bad flag: UserError, one line
 
-    python -m tfcharrnn.cli.flags > docs/flags.md                 # the flags reference, from these parsers
+    python scripts/flags_doc.py > docs/flags.md                   # the flags reference, from these parsers
+                                                                  # (and the benchmark's and serving client's)
 
 Defaults live where the work is: train flags take theirs from TrainConfig() itself, the sweep's
 from SweepSpace(), export's cap from tfcharrnn.export, evaluate's chunk from tfcharrnn.evaluate;
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 
 from tfcharrnn.errors import UserError
 
@@ -42,6 +45,28 @@ def number(text):
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|x[0-9a-fA-F]{2}|.|$)", re.S)
+SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "0": "\0", "'": "'", '"': '"'}
+
+
+def escaped(text):
+    """Text with backslash escapes, as a shell cannot easily pass them: \\n \\t \\r \\\\ \\0 \\xHH \\uXXXX \\UXXXXXXXX."""
+
+    def one(m):
+        code = m.group(1)
+        if code in SIMPLE_ESCAPES:
+            return SIMPLE_ESCAPES[code]
+        if len(code) > 1:
+            try:
+                return chr(int(code[1:], 16))
+            except (ValueError, OverflowError):
+                pass
+        shown = "\\" + code if code else "a trailing backslash"
+        raise argparse.ArgumentTypeError(f"unknown escape {shown} in {text!r}; use \\n, \\t, \\r, \\\\, \\xHH, \\uXXXX or \\UXXXXXXXX")
+
+    return ESCAPE.sub(one, text)
 
 
 def boolean(text):
@@ -101,20 +126,36 @@ def _train_data(p, d):
 def _train_model(p, d):
     from tfcharrnn.config import MODEL_KINDS
 
+    recipe = "default: the recipe's, from the budget and the corpus (README: Training)"
     g = p.add_argument_group("model")
     g.add_argument("--model", choices=MODEL_KINDS, default=d.model, help="recurrent cell")
-    g.add_argument("--hidden_size", "--rnn_size", dest="hidden_size", type=integer, default=d.hidden_size, help="units per layer")
-    g.add_argument("--num_layers", type=integer, default=d.num_layers, help="stacked recurrent layers")
+    g.add_argument("--hidden_size", "--rnn_size", dest="hidden_size", type=integer, default=d.hidden_size, help=f"units per layer; {recipe}")
+    g.add_argument("--num_layers", type=integer, default=d.num_layers, help=f"stacked recurrent layers; {recipe}")
     g.add_argument("--embedding_size", "--wordvec_size", dest="embedding_size", type=integer, default=d.embedding_size, help="character embedding width")
-    g.add_argument("--dropout", type=number, default=d.dropout, help="dropout between layers (training only)")
+    g.add_argument("--dropout", type=number, default=d.dropout, help=f"dropout between layers (training only); {recipe}")
     g.add_argument("--weight_drop", type=number, default=d.weight_drop,
-                   help="DropConnect on the recurrent kernels, one mask per batch (AWD-LSTM; training only)")
+                   help=f"DropConnect on the recurrent kernels, one mask per batch (AWD-LSTM; training only); {recipe}")
+    for action in g._group_actions:
+        if action.default is None:
+            action.doc_default = "recipe"
+
+
+class PathAlias(argparse.Action):
+    """An older flag that names a training path: --fused false = --train_path keras, --jit = --train_path xla."""
+
+    def __init__(self, option_strings, dest, path, when=True, **kwargs):
+        self.path, self.when = path, when
+        super().__init__(option_strings, dest, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values == self.when or self.nargs == 0:
+            setattr(namespace, self.dest, self.path)
 
 
 def _train_optimisation(p, d):
-    from tfcharrnn.kernels import MATMUL_DTYPES
-    from tfcharrnn.paths import NAMES as PATH_NAMES
+    from tfcharrnn.recurrence import MATMUL_DTYPES
     from tfcharrnn.training import LR_SCHEDULES
+    from tfcharrnn.training.train_path import ALIASES, NAMES
 
     g = p.add_argument_group("optimisation")
     g.add_argument("--learning_rate", type=number, default=d.learning_rate, help="Adam learning rate")
@@ -124,25 +165,35 @@ def _train_optimisation(p, d):
     g.add_argument("--lr_decay_after", "--learning_rate_decay_after", dest="lr_decay_after", type=number, default=d.lr_decay_after, help="exp schedule: first epoch to decay")
     g.add_argument("--min_lr_frac", type=number, default=d.min_lr_frac, help="cosine schedule: final learning rate as a fraction")
     g.add_argument("--warmup_steps", type=integer, default=d.warmup_steps, help="linear warm-up steps")
-    g.add_argument("--weight_decay", type=number, default=d.weight_decay,
-                   help="decoupled weight decay (AdamW) per unit of learning rate; biases excluded")
+    decay = g.add_argument("--weight_decay", type=number, default=d.weight_decay,
+                           help="decoupled weight decay (AdamW) per unit of learning rate; biases excluded; default: the recipe's")
+    decay.doc_default = "recipe"
     g.add_argument("--grad_clip", type=number, default=d.grad_clip, help="clip gradients to this global norm")
-    g.add_argument("--kernel", choices=("auto",) + PATH_NAMES, default=d.kernel,
-                   help="the training path (docs/performance.md): auto times the candidates on this machine once, keeps the fastest "
-                        "and caches the choice; a name forces that path")
-    g.add_argument("--fused", type=boolean, default=d.fused, help="false: the Keras layers (= --kernel keras); true: the fused CPU kernels when no GPU is visible")
-    g.add_argument("--jit", action="store_true", help="compile the whole train step with XLA (= --kernel xla)")
+    g.add_argument("--train_path", "--kernel", dest="train_path", type=lambda name: ALIASES.get(name, name), choices=("auto",) + NAMES,
+                   default=d.train_path,
+                   help="how a training step runs (docs/performance.md): auto times the candidates on this machine once, keeps the fastest "
+                        "and caches the choice; a name forces that path (older names: " + ", ".join(f"{a} = {n}" for a, n in ALIASES.items()) + ")")
+    g.add_argument("--fused", type=boolean, dest="train_path", action=PathAlias, path="keras", when=False,
+                   help="false = --train_path keras (an older spelling; true changes nothing)")
+    jit = g.add_argument("--jit", nargs=0, dest="train_path", action=PathAlias, path="xla", help="= --train_path xla (an older spelling)")
+    jit.doc_default = "off"  # a switch
     g.add_argument("--matmul_dtype", choices=MATMUL_DTYPES, default=d.matmul_dtype,
-                   help="fused kernels: bfloat16 runs the large matmuls with bfloat16 operands (faster on CPUs with AVX512_BF16 / AMX; gradients rounded to ~3 digits)")
+                   help="the fused loops: bfloat16 runs the large matmuls with bfloat16 operands (faster on CPUs with AVX512_BF16 / AMX; "
+                        "gradients rounded to ~3 digits); auto picks among the bfloat16 paths, a named path takes its bfloat16 form")
 
 
 def _train_stopping(p, d):
+    from tfcharrnn.training.config import DEFAULT_TIME_BUDGET
+
     g = p.add_argument_group("stopping")
-    epochs = g.add_argument("--max_epochs", type=number, default=None,
-                            help=f"stop after this many epochs (0 = no limit; default {d.max_epochs:g}, or no limit when --time_budget is set)")
-    epochs.doc_default = f"{d.max_epochs:g} (0 with --time_budget)"  # None on the command line: cli.train.train_config decides
+    epochs = g.add_argument("--max_epochs", type=number, default=d.max_epochs, help="stop after this many epochs (0 = no limit)")
+    epochs.doc_default = "none"
     g.add_argument("--max_steps", type=integer, default=d.max_steps, help="stop after this many steps (0 = no limit)")
-    g.add_argument("--time_budget", type=number, default=d.time_budget, help="stop after this many minutes (0 = no limit)")
+    budget = g.add_argument("--time_budget", type=number, default=d.time_budget,
+                            help=f"stop after this many minutes (0 = no limit); with no stop flag at all, {DEFAULT_TIME_BUDGET:g}")
+    budget.doc_default = f"{DEFAULT_TIME_BUDGET:g} (none with another stop flag)"  # None: TrainConfig.minutes_limit decides
+    g.add_argument("--patience", type=integer, default=d.patience,
+                   help="stop early after this many validations in a row without a new best (0 = never); the best checkpoint is the result")
 
 
 def _train_reporting(p, d):
@@ -178,6 +229,8 @@ def _train_system(p, d):
 
 
 def sample_parser() -> argparse.ArgumentParser:
+    from tfcharrnn.sample_settings import MAX_STOP_CHARS
+
     p = Parser(prog="sample.py", description="Generate text from a checkpoint, a run directory or a .tflite model.",
                formatter_class=HELP_FORMAT)
     p.add_argument("checkpoint", help="checkpoint directory, run directory (uses best.json, else latest.json), or NAME.tflite")
@@ -186,11 +239,14 @@ def sample_parser() -> argparse.ArgumentParser:
     g.add_argument("--prime", "--primetext", "--start", dest="prime", default="", help="text to read before generating (default: a random character)")
     g.add_argument("--num_samples", type=integer, default=1, help="independent samples, generated as one batch")
     g.add_argument("--print_prime", type=boolean, default=True, help="print the prime before each sample")
+    g.add_argument("--stop", type=escaped, action="append", default=None, metavar="STRING",
+                   help="end a sample where the generated text completes STRING (not printed; repeat for several; "
+                        f"escapes such as \\n understood; at most {MAX_STOP_CHARS} characters)")
     g = p.add_argument_group("strategy")
-    g.add_argument("--temperature", type=number, default=1.0, help="> 0; lower is more conservative")
+    g.add_argument("--temperature", type=number, default=1.0, help=">= 0; lower is more conservative (0 = greedy)")
     g.add_argument("--top_k", type=integer, default=0, help="sample among the k most likely characters (0 = off)")
     g.add_argument("--top_p", type=number, default=1.0, help="nucleus sampling: smallest set with this probability (1 = off)")
-    g.add_argument("--greedy", "--sample0", dest="greedy", action="store_true", help="always take the most likely character")
+    g.add_argument("--greedy", "--sample0", dest="greedy", action="store_true", help="always take the most likely character (= --temperature 0)")
     g.add_argument("--seed", type=integer, default=123, help="same seed, same text")
     g = p.add_argument_group("system")
     g.add_argument("--cpu", action="store_true", help="hide GPUs")
@@ -265,139 +321,3 @@ def sweep_parser() -> argparse.ArgumentParser:
     g.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     p.set_defaults(time_budget=5.0, max_epochs=0.0, sample_every=0, sample_length=0, iters_to_report=200)
     return p
-
-
-# ---------------------------------------------------------------------------------------------
-# bench
-
-
-def bench_parser() -> argparse.ArgumentParser:
-    from tfcharrnn import bench
-    from tfcharrnn.bench.sections import DEFAULT_SECTIONS, SECTIONS
-    from tfcharrnn.bench.train_peers import FULL_TRAIN, TRAIN_PEERS
-
-    p = Parser(prog="bench.py", description=bench.__doc__.splitlines()[0], formatter_class=HELP_FORMAT)
-    p.add_argument("--quick", action="store_true", help="tiny sizes and short rounds: a smoke test in seconds")
-    p.add_argument("--only", default=",".join(DEFAULT_SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)} (default: all but quality, quantization and web)")
-    p.add_argument("--out", default="bench_results", help="directory for bench.json and bench.md")
-    p.add_argument("--repeats", type=integer, default=None, help="interleaved rounds per peer (default 5; --quick 2)")
-    p.add_argument("--seconds", type=number, default=None, help="seconds per training round (default 3; --quick 0.2)")
-    p.add_argument("--threads", type=integer, default=0, help="intra/inter-op threads for every peer (TF and torch); 0 = library defaults")
-    p.add_argument("--train-peers", default="tfcharrnn,tfcharrnn-step-groups,tfcharrnn-layer-groups,tfcharrnn-fused,tfcharrnn-xla,tfcharrnn-keras,"
-                                            "tfcharrnn-layer-groups-bf16,keras-fit,torch",
-                   help=f"training peers, comma separated (known: {', '.join(TRAIN_PEERS)})")
-    p.add_argument("--configs", default="", help=f"training configs, comma separated (default all: {', '.join(FULL_TRAIN)})")
-    p.add_argument("--tmp-dir", default=None, help="where the 100 MB corpus and its cache go (not the repo; default: the system's temporary directory)")
-    p.add_argument("--quality-minutes", type=number, default=None, help="quality: minutes of training per peer (default 3; --quick 0.05)")
-    p.add_argument("--quality-torch-batch", type=integer, default=64, help="quality: the PyTorch LSTM's batch size")
-    p.add_argument("--checkpoints", default="", help="quantization: trained checkpoints or run directories, comma separated")
-    return p
-
-
-# ---------------------------------------------------------------------------------------------
-# the flags reference (docs/flags.md), generated from the parsers above
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SERVING_CLIENT = os.path.join(REPO, "scripts", "serving_client.py")
-
-# tool -> (script, console command, parser); the order of docs/flags.md
-TOOLS = {
-    "train": ("scripts/train.py", "tfcharrnn-train", train_parser),
-    "sample": ("scripts/sample.py", "tfcharrnn-sample", sample_parser),
-    "evaluate": ("scripts/evaluate.py", "tfcharrnn-evaluate", evaluate_parser),
-    "export": ("scripts/export.py", "tfcharrnn-export", export_parser),
-    "sweep": ("scripts/sweep.py", "tfcharrnn-sweep", sweep_parser),
-    "bench": ("scripts/bench.py", None, bench_parser),
-}
-
-
-def serving_client_parser() -> argparse.ArgumentParser:
-    """scripts/serving_client.py's own parser, loaded by path (the client needs nothing of tfcharrnn)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("tfcharrnn_serving_client_script", SERVING_CLIENT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.build_parser()
-
-
-def documented_default(action) -> str:
-    """An action's default as the flags tables write it: "off" for a switch, "(required)", ..."""
-    if action.required or not action.option_strings:
-        return "(required)"
-    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._StoreConstAction)):
-        return "off"
-    value = action.default
-    if value is None:
-        return getattr(action, "doc_default", "")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    if isinstance(value, str):
-        return f"`{value}`" if value else '`""`'
-    return str(value)
-
-
-def flag_rows(parser, skip=()):
-    """(group title, [(flag, aliases, default, meaning)]) per group with flags, in --help order."""
-    for group in parser._action_groups:
-        rows = []
-        for a in group._group_actions:
-            if a.help == argparse.SUPPRESS or "-h" in a.option_strings or a in skip:
-                continue
-            names = a.option_strings or [(a.metavar or a.dest).upper()]
-            meaning = (a.help or "").replace("|", "\\|")
-            if a.choices:
-                meaning += "; one of " + ", ".join(f"`{c}`" for c in a.choices)
-            rows.append((f"`{names[0]}`", ", ".join(f"`{n}`" for n in names[1:]), documented_default(a).replace("|", "\\|"), meaning))
-        if rows:
-            yield group.title, rows
-
-
-def inherited_actions(sweep, train):
-    """The sweep's actions that are train.py's, unchanged (same names, same default)."""
-    same = {(tuple(a.option_strings), a.dest, repr(a.default)) for a in train._actions}
-    return {a for a in sweep._actions if (tuple(a.option_strings), a.dest, repr(a.default)) in same}
-
-
-def _tool_section(title, parser, intro="", skip=()):
-    lines = [f"## {title}", "", parser.description or "", ""]
-    if intro:
-        lines += [intro, ""]
-    for group, rows in flag_rows(parser, skip):
-        lines += [f"### {group}", "", "| flag | aliases | default | meaning |", "| --- | --- | --- | --- |"]
-        lines += [f"| {' | '.join(row)} |" for row in rows]
-        lines.append("")
-    return lines
-
-
-def flags_markdown() -> str:
-    """docs/flags.md: every tool's flags, grouped as in its --help."""
-    lines = [
-        "# Command-line flags",
-        "",
-        "Every tool's flags, grouped as in its `--help`. Generated from the parsers in `tfcharrnn/cli/flags.py`;",
-        "do not edit by hand: after changing a flag run `python -m tfcharrnn.cli.flags > docs/flags.md`",
-        "(tests/test_flags.py checks this file against the parsers). A default `off` is a switch left out;",
-        "`(required)` must be given. `scripts/bench.py` documents its own flags (`--help`).",
-        "",
-    ]
-    for tool, (script, command, make) in TOOLS.items():
-        parser, intro, skip = make(), "", ()
-        if tool == "sweep":
-            skip = inherited_actions(parser, train_parser())
-            intro = ("Every `scripts/train.py` flag not listed here applies to every trial, with train.py's default; "
-                     "below: the swept flags, the sweep's own, and train.py flags whose default differs in a sweep.")
-        title = f"{tool}: `{script}`" + (f" (`{command}`)" if command else "")
-        lines += _tool_section(title, parser, intro, skip)
-    lines += _tool_section("serving client: `scripts/serving_client.py`", serving_client_parser(),
-                           "Standalone (it needs nothing of tfcharrnn, to run on another machine): a plain argparse parser, "
-                           "declared in the script itself and read from there for this table.")
-    return "\n".join(lines).rstrip("\n") + "\n"
-
-
-if __name__ == "__main__":  # pragma: no cover - python -m tfcharrnn.cli.flags > docs/flags.md
-    import sys
-
-    sys.stdout.write(flags_markdown())

@@ -3,12 +3,15 @@
     python scripts/sample.py cv/ --length 500 --temperature 0.8 --prime "ROMEO:"
     python scripts/sample.py cv/ --num_samples 4 --top_k 10 --top_p 0.9      # 4 samples, one batch
     python scripts/sample.py shakespeare.tflite --prime "ROMEO:" --seed 7    # LiteRT: no TensorFlow imported
+    python scripts/sample.py cv/ --prime "ROMEO:" --stop "\n\n"            # end each sample at a blank line
 
 A path ending in .tflite is sampled by tfcharrnn.litert_sampler (numpy + LiteRT only); anything
 else is loaded as a checkpoint and sampled by tfcharrnn.sampling.Generator (TensorFlow). Both get
 the same checks (tfcharrnn.sample_settings) and the same seed gives the same text in both.
 `--length 0` is allowed on purpose: every sample is empty (the prime, when printed, stands alone)
 and the exit status is 0; the settings and the prime are still checked (tests/test_cli.py).
+With --stop, each sample's end (stop string or length, and the characters generated) is reported
+on stderr, so stdout stays the text alone.
 Flags: tfcharrnn/cli/flags.py (docs/flags.md).
 """
 
@@ -18,13 +21,17 @@ import sys
 
 from tfcharrnn.cli.flags import sample_parser
 from tfcharrnn.errors import run_cli
-from tfcharrnn.sample_settings import check_sample_settings
+from tfcharrnn.sample_settings import check_sample_settings, encode_stops
 
 
 def main(argv=None) -> int:
     args = sample_parser().parse_args(argv)
-    texts = (_tflite_texts if args.checkpoint.endswith(".tflite") else _checkpoint_texts)(args)
-    print_samples(texts, args.prime if args.print_prime else "", args.seed)
+    samples = (_tflite_samples if args.checkpoint.endswith(".tflite") else _checkpoint_samples)(args)
+    print_samples([s.text for s in samples], args.prime if args.print_prime else "", args.seed)
+    if args.stop:
+        for i, s in enumerate(samples):
+            how = "ended at a stop string after" if s.finish_reason == "stop" else "no stop string in"
+            print(f"sample {i + 1} (seed {args.seed + i}): {how} {s.new_chars} generated characters", file=sys.stderr)
     return 0
 
 
@@ -43,22 +50,23 @@ def _check(args, vocab) -> None:
                           greedy=args.greedy, top_k=args.top_k, top_p=args.top_p)
     if args.prime:
         vocab.encode_prompt(args.prime)  # names unknown characters before any work
+    encode_stops(vocab, args.stop or ())
 
 
 def _strategy(args) -> dict:
     return dict(seed=args.seed, num_samples=args.num_samples, temperature=0.0 if args.greedy else args.temperature,
-                top_k=args.top_k, top_p=args.top_p)
+                top_k=args.top_k, top_p=args.top_p, stop=args.stop or ())
 
 
-def _tflite_texts(args) -> list[str]:
-    from tfcharrnn.litert_sampler import LiteRTModel, sample_text
+def _tflite_samples(args) -> list:
+    from tfcharrnn.litert_sampler import LiteRTModel, sample
 
     model = LiteRTModel(args.checkpoint)
     _check(args, model.vocab)
-    return sample_text(model, args.prime, args.length, **_strategy(args))
+    return sample(model, args.prime, args.length, **_strategy(args))
 
 
-def _checkpoint_texts(args) -> list[str]:
+def _checkpoint_samples(args) -> list:
     from tfcharrnn.training import configure_devices
 
     configure_devices(cpu=args.cpu)
@@ -67,7 +75,7 @@ def _checkpoint_texts(args) -> list[str]:
 
     ckpt = load_checkpoint(args.checkpoint, with_optimizer=False)
     _check(args, ckpt.vocab)
-    return Generator(ckpt.model, ckpt.vocab).sample_text(args.prime, args.length, **_strategy(args))
+    return Generator(ckpt.model, ckpt.vocab).sample(args.prime, args.length, **_strategy(args))
 
 
 def entry():

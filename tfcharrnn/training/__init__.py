@@ -1,4 +1,4 @@
-"""Training: flags, the trainer, its compiled steps, its loop, resume and distribution.
+"""Training: flags, the trainer and its loop, the training path, the compiled steps, resume and distribution.
 
     from tfcharrnn.training import TrainConfig, train
     result = train(TrainConfig(train_data="input.txt", max_epochs=1, checkpoint_dir="cv"))
@@ -9,9 +9,10 @@
 | module | what it holds |
 | --- | --- |
 | `config.py` | `TrainConfig` (every flag) and the learning-rate schedule |
-| `trainer.py` | `Trainer`: corpus, model on its training path, optimizer, resume, evaluation, checkpoints |
-| `steps.py` | the compiled train and evaluation steps for a path (tfcharrnn.paths) |
-| `loop.py` | the loop: steps, progress lines, validation, samples, stop rules, signals |
+| `trainer.py` | `Trainer`: a run set up in a straight line (corpus, strategy, path, model, Adam, resume), then its loop; it owns the run's state |
+| `train_path.py` | training paths (how a step runs around the model), forced by --train_path or timed once and cached |
+| `steps.py` | the compiled train and evaluation steps for a path |
+| `stopping.py` | the stop rules; Ctrl-C / SIGTERM as a flag read between steps |
 | `state.py` | `TrainState` (where a run is) and `RunArrays` (carried state, random streams); resume |
 | `distribute.py` | devices and tf.distribute strategies |
 """

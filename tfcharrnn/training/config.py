@@ -18,14 +18,20 @@ from dataclasses import dataclass
 
 from tfcharrnn.config import ModelConfig, ModelFields
 from tfcharrnn.errors import UserError
-from tfcharrnn.kernels import MATMUL_DTYPES
+from tfcharrnn.recurrence import MATMUL_DTYPES
 from tfcharrnn.training.distribute import STRATEGIES
 
 LR_SCHEDULES = ("cosine", "exp", "constant")
+DEFAULT_TIME_BUDGET = 12.0  # minutes, when no stop flag is given: well inside 15 minutes with start-up on 2 cores
 
 
 @dataclass(frozen=True)
 class TrainConfig(ModelFields):
+    # the model (ModelFields); None = chosen by the recipe from the budget and the corpus (tfcharrnn.training.recipe)
+    hidden_size: int | None = None
+    num_layers: int | None = None
+    dropout: float | None = None
+    weight_drop: float | None = None
     # data
     train_data: str | None = None  # file, directory or glob; None = bundled Tiny Shakespeare
     encoding: str = "utf-8"
@@ -44,15 +50,14 @@ class TrainConfig(ModelFields):
     min_lr_frac: float = 0.05  # cosine: floor, as a fraction of learning_rate
     warmup_steps: int = 0
     grad_clip: float = 5.0
-    weight_decay: float = 0.0  # decoupled (AdamW), on weight matrices and embeddings, not biases
-    kernel: str = "auto"  # the training path (tfcharrnn.paths): auto = the fastest here, timed once and cached
-    fused: bool = True  # the fused CPU kernel (tfcharrnn.fused) when no GPU is visible; false = --kernel keras
-    jit: bool = False  # the whole step in XLA = --kernel xla
-    matmul_dtype: str = "float32"  # fused kernels' large matmuls: float32 (exact) | bfloat16 (opt-in, faster)
+    weight_decay: float | None = None  # decoupled (AdamW), on weight matrices and embeddings, not biases; None = the recipe's
+    train_path: str = "auto"  # how a step runs (tfcharrnn.training.train_path): auto = the fastest here, timed once and cached
+    matmul_dtype: str = "float32"  # the fused loops' large matmuls: float32 (exact) | bfloat16 (opt-in, faster)
     # stopping
-    max_epochs: float = 10.0
+    max_epochs: float | None = None  # None or 0: no limit
     max_steps: int = 0  # 0 = no limit
-    time_budget: float = 0.0  # minutes; 0 = no limit
+    time_budget: float | None = None  # minutes; None: DEFAULT_TIME_BUDGET when no stop flag is given, else no limit
+    patience: int = 3  # validations in a row without a new best before the run stops early; 0 = never
     # reporting and checkpoints
     iters_to_report: int = 50
     eval_val_every: int = 500
@@ -76,32 +81,47 @@ class TrainConfig(ModelFields):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise UserError(f"--{name} must be a positive integer, got {value}")
-        for name in ("eval_val_every", "sample_every", "max_steps", "keep_best", "stride", "warmup_steps", "sample_length"):
+        for name in ("eval_val_every", "sample_every", "max_steps", "keep_best", "stride", "warmup_steps", "sample_length", "patience"):
             if getattr(self, name) < 0:
                 raise UserError(f"--{name} must be >= 0, got {getattr(self, name)}")
         self.check_model_fields()
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise UserError(f"--learning_rate must be > 0, got {self.learning_rate}")
-        if not (0 <= self.weight_decay < 1):
+        if self.weight_decay is not None and not (0 <= self.weight_decay < 1):
             raise UserError(f"--weight_decay must be in [0, 1) (it is multiplied by the learning rate), got {self.weight_decay}")
         if not self.grad_clip > 0:
             raise UserError(f"--grad_clip must be > 0, got {self.grad_clip}")
-        if self.max_epochs < 0 or self.time_budget < 0:
+        if self.epoch_limit < 0 or self.minutes_limit < 0:
             raise UserError("--max_epochs and --time_budget must be >= 0")
-        if self.max_epochs == 0 and self.max_steps == 0 and self.time_budget == 0:
+        if self.epoch_limit == 0 and self.max_steps == 0 and self.minutes_limit == 0:
             raise UserError("no stop condition: set --max_epochs, --max_steps or --time_budget")
         for flag, value, known in (("layout", self.layout, LAYOUTS), ("strategy", self.strategy, STRATEGIES),
                                    ("lr_schedule", self.lr_schedule, LR_SCHEDULES), ("matmul_dtype", self.matmul_dtype, MATMUL_DTYPES)):
             if value not in known:
                 raise UserError(f"--{flag} {value!r} is not known; use one of {', '.join(known)}")
-        from tfcharrnn.paths import NAMES
+        from tfcharrnn.training.train_path import NAMES, for_flags, is_known
 
-        if self.kernel not in ("auto",) + NAMES:
-            raise UserError(f"--kernel {self.kernel!r} is not known; use auto or one of {', '.join(NAMES)}")
+        if not is_known(self.train_path):
+            raise UserError(f"--train_path {self.train_path!r} is not known; use auto or one of {', '.join(NAMES)}")
+        if self.train_path != "auto":
+            for_flags(self.train_path, self.matmul_dtype)  # a path without a bfloat16 form: UserError
         if not 0 < self.lr_decay <= 1:
             raise UserError(f"--lr_decay must be in (0, 1], got {self.lr_decay}")
         if not 0 <= self.min_lr_frac <= 1:
             raise UserError(f"--min_lr_frac must be in [0, 1], got {self.min_lr_frac}")
+
+    @property
+    def epoch_limit(self) -> float:
+        """The epochs to stop after (0: no limit)."""
+        return self.max_epochs or 0.0
+
+    @property
+    def minutes_limit(self) -> float:
+        """The minutes to stop after (0: no limit): --time_budget when given; DEFAULT_TIME_BUDGET
+        when no stop flag is given at all; else none (a stop flag replaces the default budget)."""
+        if self.time_budget is not None:
+            return self.time_budget
+        return DEFAULT_TIME_BUDGET if self.max_epochs is None and not self.max_steps else 0.0
 
     def model_config(self, vocab_size: int) -> ModelConfig:
         """The model these flags describe, for a corpus with ``vocab_size`` characters."""
@@ -109,6 +129,21 @@ class TrainConfig(ModelFields):
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """From a checkpoint's train_config (meta.json), older spellings included."""
+        return cls(**cls.current_names(d))
+
+    @staticmethod
+    def current_names(d: dict) -> dict:
+        """``d`` (all or some fields) with the older fields that chose the training path (kernel,
+        fused false, jit) as the one field train_path."""
+        d = dict(d)
+        kernel, fused, jit = d.pop("kernel", "auto"), d.pop("fused", True), d.pop("jit", False)
+        if "train_path" not in d and (kernel != "auto" or not fused or jit):
+            d["train_path"] = kernel if kernel != "auto" else "keras" if not fused else "xla"
+        return d
 
 
 def learning_rate(cfg: TrainConfig, step: int, epoch: float, elapsed_s: float) -> float:
@@ -122,10 +157,10 @@ def learning_rate(cfg: TrainConfig, step: int, epoch: float, elapsed_s: float) -
         progress = 0.0
         if cfg.max_steps:
             progress = max(progress, step / cfg.max_steps)
-        if cfg.max_epochs:
-            progress = max(progress, epoch / cfg.max_epochs)
-        if cfg.time_budget:
-            progress = max(progress, elapsed_s / (cfg.time_budget * 60.0))
+        if cfg.epoch_limit:
+            progress = max(progress, epoch / cfg.epoch_limit)
+        if cfg.minutes_limit:
+            progress = max(progress, elapsed_s / (cfg.minutes_limit * 60.0))
         progress = min(1.0, progress)
         return lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
     return lr

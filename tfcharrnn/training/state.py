@@ -36,6 +36,8 @@ class TrainState:
     chars_seen: int = 0
     elapsed_s: float = 0.0  # training time, summed over resumed runs
     best_val_loss: float | None = None
+    best_step: int = 0  # the step of best_val_loss
+    validations_since_best: int = 0  # validations in a row without a new best (early stopping)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -2,9 +2,9 @@
 
     steps = Steps(model, optimizer, dist, path, cfg)
     loss, state = steps.train(x, y, state, lr)       # x, y (B, T) int32; state (B, S, H)
-    loss_sum, state = steps.evaluate(x, y, w, state) # sum of w x nats over the chunk, state carried
+    loss_sum, state = steps.evaluate(x, y, w, state) # sum of w x nats over these columns, state carried
 
-How a step runs is the training path's (tfcharrnn.paths): the model's kernel, and for
+How a step runs is the training path's (tfcharrnn.training.train_path): the model's recurrence, and for
 `step-groups` the batch split into row groups by the trainer, each group's whole step (embedding,
 every layer, loss, backward pass) one XLA computation, the groups side by side on the cores.
 Dropout and weight-drop masks are drawn once for the whole batch, outside XLA (the very draws the
@@ -29,9 +29,9 @@ class Steps:
         self.train = tf.function(self._train, jit_compile=path.jit or None, reduce_retracing=True)
         self.evaluate = tf.function(self._evaluate, reduce_retracing=True)
 
-    def _loss_and_grads(self, x, y, state, masks=None, kernel=None):
+    def _loss_and_grads(self, x, y, state, masks=None, recurrence=None):
         with tf.GradientTape() as tape:
-            logits, new_state = self.model(x, state, training=True, masks=masks, kernel=kernel)  # (b, T, V), (b, S, H)
+            logits, new_state = self.model(x, state, training=True, masks=masks, recurrence=recurrence)  # (b, T, V), (b, S, H)
             per_char = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)  # (b, T)
             loss = tf.reduce_sum(per_char) / self.global_chars  # these rows' share of the global mean
         return loss, [tf.convert_to_tensor(g) for g in tape.gradient(loss, self.variables)], new_state
@@ -48,7 +48,7 @@ class Steps:
         return loss, new_state
 
     def _group_grads(self, x, y, state, masks):
-        return self._loss_and_grads(x, y, state, masks, kernel=self.path.group_kernel)
+        return self._loss_and_grads(x, y, state, masks, recurrence=self.path.group_recurrence)
 
     def _grouped_step(self, x, y, state, groups):
         masks = self.model.draw_masks(x.shape[0], tf.shape(x)[1])
@@ -60,9 +60,8 @@ class Steps:
         self._apply([tf.add_n([o[1][i] for o in outs]) for i in range(len(self.variables))])
         return tf.add_n([o[0] for o in outs]), tf.concat([o[2] for o in outs], axis=0)
 
-    def _train(self, x, y, state, lr=None):
-        if lr is not None:  # assigned inside the step: an eager assign between steps costs time every step
-            self.optimizer.learning_rate = lr
+    def _train(self, x, y, state, lr):
+        self.optimizer.learning_rate = lr  # inside the step: an eager assign between steps costs time every step
         if self.dist.single_replica:
             groups = self.path.groups_for(x.shape[0]) if self.dist.name == "default" else 1
             if groups > 1:
@@ -72,6 +71,6 @@ class Steps:
         return self.dist.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None), new_state
 
     def _evaluate(self, x, y, w, state):
-        logits, new_state = self.model(x, state, training=False)
-        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)  # (B, T)
-        return tf.reduce_sum(loss * w), new_state
+        from tfcharrnn.evaluate import chunk_loss
+
+        return chunk_loss(self.model, x, y, w, state)  # the one TensorFlow score of a chunk (evaluate.py)

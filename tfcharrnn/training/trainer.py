@@ -1,13 +1,22 @@
-"""The Trainer: a run from its flags to its last checkpoint.
+"""The Trainer: a run from its flags to its last checkpoint, set up in a straight line, then its loop.
 
     from tfcharrnn.training import TrainConfig, Trainer, train
     result = train(TrainConfig(train_data="input.txt", max_epochs=1, checkpoint_dir="cv"))
     result["val_loss"], result["checkpoint"]
     trainer = Trainer(cfg); trainer.evaluate(trainer.corpus.val); trainer.run()
 
-Setting up (here): the corpus, the strategy, the model on its training path, Adam, and what a
-resumed checkpoint restores. The loop and its stop rules are tfcharrnn.training.loop, the
-compiled steps tfcharrnn.training.steps.
+Trainer(cfg) sets a run up in this order: the checkpoint a resumed run continues, the corpus,
+the strategy, the model's config, the training path (forced, cached, or timed on the first batch:
+tfcharrnn.training.train_path), the model and Adam (restored when resuming), the compiled steps
+(tfcharrnn.training.steps) and where the run is. run() is the loop: steps, progress lines,
+validation with a checkpoint, samples, until a stop rule fires (tfcharrnn.training.stopping).
+
+The Trainer alone owns the run's state and changes it: its position (``state``, a TrainState),
+the recurrent state carried from one stream batch to the next (``carry``), the loss of every step
+(``history``) and, inside the model, the random streams of dropout and weight drop. The learning
+rate is a pure function of the position (tfcharrnn.training.config.learning_rate) passed into
+each step, and the data position is (epoch, batch) of a deterministic per-epoch layout, so a
+resumed run continues both exactly.
 """
 
 from __future__ import annotations
@@ -18,12 +27,17 @@ import time
 
 import numpy as np
 
-from tfcharrnn.errors import UserError
-from tfcharrnn.training.config import TrainConfig
+import tfcharrnn.training.recipe as recipe
+import tfcharrnn.training.train_path as train_path
+from tfcharrnn.errors import RunFailed, UserError
+from tfcharrnn.training.config import TrainConfig, learning_rate
 from tfcharrnn.training.distribute import Distribution
-from tfcharrnn.training.tuning import choose_path
-from tfcharrnn.autotune import Choice
 from tfcharrnn.training.state import RunArrays, TrainState, check_same_vocabulary, checkpoint_to_resume, restore_rng
+from tfcharrnn.training.stopping import StopFlag, stop_reason
+
+# Batches per tf.data element for one replica (see data._stacked): the loop pulls from the
+# iterator once every BATCHES_PER_ELEMENT steps and slices the rest from memory.
+BATCHES_PER_ELEMENT = 16
 
 
 def checkpoint_name(model_kind: str, epoch: float, loss: float | None) -> str:
@@ -31,93 +45,62 @@ def checkpoint_name(model_kind: str, epoch: float, loss: float | None) -> str:
     return f"lm_{model_kind}_epoch{epoch:.2f}_{loss_part}"
 
 
-class Trainer:
-    # Batches per tf.data element for one replica (see data._chunked): the loop pulls from the
-    # iterator once every CHUNK steps and slices the rest from memory.
-    CHUNK = 16
+def train(cfg: TrainConfig, log=None) -> dict:
+    return Trainer(cfg, log=log).run()
 
+
+class Trainer:
     def __init__(self, cfg: TrainConfig, log=None, path=None):
-        """``path`` (a tfcharrnn.paths.TrainPath) overrides the one --kernel names or autotuning picks."""
+        """``path`` (a train_path.TrainPath) overrides the one --train_path names or timing picks."""
         import keras
         import tensorflow as tf
+
+        from tfcharrnn.training.steps import Steps
 
         cfg.validate()
         self.cfg = cfg
         self.log = (lambda *a, **k: None) if cfg.quiet else (log or functools.partial(print, flush=True))
-        restored = checkpoint_to_resume(cfg, self.log)
+        restored = checkpoint_to_resume(cfg, self.log)  # None for a new run
         if cfg.deterministic:
             tf.config.experimental.enable_op_determinism()
-        self._load_corpus()
+        self.corpus, self.prep_seconds = training_corpus(cfg)
+        self.vocab = self.corpus.vocab
+        cfg, self.recipe = recipe.resolve(cfg, len(self.corpus.train), self.vocab.size)  # fields left None: the recipe's
+        self.cfg = cfg
         self.dist = Distribution(cfg.strategy, cfg.batch_size)  # before any tensor: multi-worker collectives are set up at startup
-        self.train_ids = tf.constant(np.ascontiguousarray(self.corpus.train))
         if not self.dist.chief:
-            self.log = lambda *a, **k: None
-        self.state = TrainState()
+            self.log = lambda *a, **k: None  # only the chief logs and writes
+        self.train_ids = tf.constant(np.ascontiguousarray(self.corpus.train))
         if restored is not None:
             check_same_vocabulary(restored, self.vocab)
-            self.model_config = restored.config
-            self.state = TrainState.from_dict(restored.train_state)
-        else:
-            self.model_config = cfg.model_config(self.vocab.size)
-        self.path_choice = Choice(path, cached=False) if path else choose_path(self)
+        self.model_config = restored.config if restored is not None else cfg.model_config(self.vocab.size)
+
+        self.path_choice = train_path.Choice(path, cached=False) if path else train_path.untimed(cfg, self.model_config, self.dist)
+        if self.path_choice is None:  # the first batch is pulled (and a pipeline built) only to time the candidates on it
+            first_batch = next(iter(self.train_batches(0)))
+            self.path_choice = train_path.timed(cfg, self.model_config, self.dist, first_batch)
         self.path = self.path_choice.path
-        keras.utils.set_random_seed(cfg.seed)  # after any autotuning, so the run is the same whichever paths were timed
-        self._build_model(restored)
-        self.carry = None
+
+        keras.utils.set_random_seed(cfg.seed)  # the run's random streams start here, whatever timing's scratch models drew
+        self.model, self.optimizer = build_model(cfg, self.model_config, self.path.recurrence, self.dist, restored)
+        self.steps = Steps(self.model, self.optimizer, self.dist, self.path, cfg)
+
+        self.state = TrainState.from_dict(restored.train_state) if restored is not None else TrainState()
         carry = restored.run_arrays.get("carry_state") if restored is not None else None
-        if carry is not None and cfg.layout == "stream" and self.dist.replicas == 1:
-            self.carry = tf.constant(carry)
+        self.carry = tf.constant(carry) if carry is not None and cfg.layout == "stream" and self.dist.replicas == 1 else None
+        self.history = []  # (step, loss) of every step: for tests and the curve
+        self.restored_from = restored.path if restored is not None else None
+        self.last_checkpoint = None
         self.monitor = None
         if cfg.tensorboard and self.dist.chief:
             from tfcharrnn.monitor import RunMonitor
 
             self.monitor = RunMonitor(cfg.checkpoint_dir)
-        self.history = []  # (step, loss) of every step: for tests and the curve
-        self.restored_from = restored.path if restored is not None else None
-        self.last_checkpoint = None
-        self._build_steps()
 
-    def _load_corpus(self) -> None:
-        from tfcharrnn.data import check_trainable, load_corpus
-
-        cfg = self.cfg
-        t0 = time.time()
-        self.corpus = load_corpus(cfg.train_data, cfg.val_frac, cfg.test_frac, cfg.encoding, cfg.byte_mode)
-        self.vocab = self.corpus.vocab
-        self.prep_seconds = time.time() - t0
-        check_trainable(len(self.corpus.train), cfg.seq_length, cfg.batch_size, cfg.layout, cfg.stride or cfg.seq_length)
-        if cfg.val_frac > 0 and len(self.corpus.val) < 2:
-            raise UserError(
-                f"the corpus ({self.corpus.num_chars} characters) is too short to leave a validation split with "
-                f"--val_frac {cfg.val_frac}; use more text or --val_frac 0"
-            )
-
-    def _build_model(self, restored) -> None:
-        import keras
-
-        from tfcharrnn import checkpoint as ckpt_lib
-        from tfcharrnn.model import CharRNN
-
-        cfg = self.cfg
-        with self.dist.strategy.scope():
-            self.model = CharRNN(self.model_config, kernel=self.path.kernel)
-            if restored is not None:
-                ckpt_lib.assign_weights(self.model, restored.weights, restored.path)
-            self.optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay or None)
-            if cfg.weight_decay:
-                self.optimizer.exclude_from_weight_decay(var_names=["bias"])
-            self.optimizer.build(self.model.trainable_variables)
-            if restored is not None:
-                ckpt_lib.restore_optimizer(self.optimizer, self.model, restored.optimizer, restored.path)
-        if restored is not None:
-            restore_rng(self.model, RunArrays.from_arrays(restored.run_arrays).rng)
-
-    def _build_steps(self) -> None:
-        """(Re)trace the compiled steps, e.g. after a test swaps the optimizer."""
-        from tfcharrnn.training.steps import Steps
-
-        self.steps = Steps(self.model, self.optimizer, self.dist, self.path, self.cfg)
-        self.train_step, self.eval_step = self.steps.train, self.steps.evaluate
+    @property
+    def train_step(self):
+        """The compiled step: (x, y, state, lr) -> (loss, state)."""
+        return self.steps.train
 
     # --- data -----------------------------------------------------------------------------------
     def batches_in(self, epoch_index: int) -> int:
@@ -130,39 +113,158 @@ class Trainer:
 
     def train_batches(self, epoch_index: int, start_batch: int = 0):
         """Epoch ``epoch_index``'s training batches from ``start_batch`` on: (x, y) pairs, per-replica
-        values when distributed. One replica pulls them from tf.data CHUNK batches at a time."""
+        values when distributed. One replica pulls them from tf.data BATCHES_PER_ELEMENT at a time."""
         import tensorflow as tf
 
         from tfcharrnn.data import stream_dataset, window_dataset
 
         cfg = self.cfg
-        chunk = self.CHUNK if self.dist.single_replica else 1
+        per_element = BATCHES_PER_ELEMENT if self.dist.single_replica else 1
         if cfg.layout == "stream":
-            ds = stream_dataset(self.corpus.train, cfg.seq_length, cfg.batch_size, cfg.seed, epoch_index, start_batch, self.train_ids, chunk=chunk)
+            ds = stream_dataset(self.corpus.train, cfg.seq_length, cfg.batch_size, cfg.seed, epoch_index, start_batch, self.train_ids,
+                                batches_per_element=per_element)
         else:
             ds = window_dataset(self.corpus.train, cfg.seq_length, cfg.batch_size, cfg.stride or cfg.seq_length, cfg.seed,
-                                epoch_index, start_batch, self.train_ids, chunk=chunk)
+                                epoch_index, start_batch, self.train_ids, batches_per_element=per_element)
         for xs, ys in self.dist.distribute(ds):
-            if chunk == 1:
+            if per_element == 1:
                 yield xs, ys
             else:
                 yield from zip(tf.unstack(xs), tf.unstack(ys))  # (K, B, T) -> K x (B, T)
 
-    # --- evaluation and samples -----------------------------------------------------------------
+    # --- the loop -------------------------------------------------------------------------------
+    def run(self) -> dict:
+        """Train until a stop rule fires; returns the result dict (step, epoch, val_loss, checkpoint, ...)."""
+        import tensorflow as tf
+
+        lost = (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError, tf.errors.DeadlineExceededError)
+        try:
+            self._log_start()
+            clock = Clock(self.state.elapsed_s, self.state.step, self.cfg.batch_size * self.cfg.seq_length)
+            zero_state = self.dist.zero_state(self.model)
+            reason = None
+            with StopFlag() as stop:
+                while reason is None:
+                    reason = self._train_epoch(stop, clock, zero_state)
+            return self._finish(reason)
+        except lost as e:
+            if not self.dist.multiworker:
+                raise
+            raise self.dist.lost_contact(e, self.cfg.checkpoint_dir) from None
+
+    def _train_epoch(self, stop, clock, zero_state) -> str | None:
+        """Train the rest of the current epoch; the stop reason, or None when the epoch ended."""
+        cfg, st = self.cfg, self.state
+        batches = self.batches_in(st.epoch_index)
+        if cfg.layout == "stream" and (st.batch_in_epoch == 0 or self.carry is None):
+            self.carry = zero_state
+        for x, y in self.train_batches(st.epoch_index, st.batch_in_epoch):
+            loss, lr = self._step(x, y, self.carry if cfg.layout == "stream" else zero_state, batches, clock)
+            self._after_step(loss, lr, batches, clock)
+            reason = stop_reason(cfg, st, stop.signal, self.dist.multiworker, self.dist.agree)
+            if reason:
+                return reason
+        if batches == 0:
+            raise UserError("an epoch has no batches; lower --batch_size or --seq_length")
+        st.next_epoch()
+        self.carry = None
+        return None
+
+    def _step(self, x, y, state_in, batches: int, clock) -> tuple[float, float]:
+        """One training step: the weights, the position, the carried state and the history move on."""
+        import tensorflow as tf
+
+        cfg, st = self.cfg, self.state
+        lr = learning_rate(cfg, st.step, st.epoch, clock.elapsed())
+        loss, new_state = self.steps.train(x, y, state_in, tf.constant(lr, tf.float32))
+        loss = float(loss)
+        if not math.isfinite(loss):
+            where = f"; last good checkpoint: {self.last_checkpoint}" if self.last_checkpoint else ""
+            raise RunFailed(f"loss became {loss} at step {st.step + 1} (learning rate {lr:.3g}); "
+                            f"lower --learning_rate or --grad_clip and resume{where}")
+        if cfg.layout == "stream":
+            self.carry = new_state
+        st.step += 1
+        st.batch_in_epoch += 1
+        st.epoch = st.epoch_index + st.batch_in_epoch / batches
+        st.chars_seen += clock.chars_per_step
+        st.elapsed_s = clock.elapsed()
+        self.history.append((st.step, loss))
+        return loss, lr
+
+    def _after_step(self, loss: float, lr: float, batches: int, clock) -> None:
+        """Progress line, validation + checkpoint, sample: each on its own period."""
+        cfg, st = self.cfg, self.state
+        smooth = clock.smooth(loss)
+        if st.step % cfg.iters_to_report == 0:
+            rate = clock.steps_per_second(st.step)
+            if self.monitor:
+                self.monitor.train(st.step, st.epoch, loss, smooth, rate * clock.chars_per_step, rate, lr, st.chars_seen, st.elapsed_s)
+            self.log(f"{st.step:6d} | epoch {st.epoch:6.2f} {progress_bar(st.batch_in_epoch / batches)} | loss {loss:.4f} | "
+                     f"smooth {smooth:.4f} | {rate * clock.chars_per_step:9,.0f} chars/s | {rate:6.2f} it/s | lr {lr:.2e}")
+        if cfg.eval_val_every and st.step % cfg.eval_val_every == 0:
+            self.save(self._validate())
+        if cfg.sample_every and st.step % cfg.sample_every == 0 and cfg.sample_length and self.dist.chief:
+            text = self.sample(cfg.sample_length)
+            if self.monitor:
+                self.monitor.sample(st.step, text)
+            self.log("---- sample ----\n" + text + "\n----------------")
+
+    def _log_start(self) -> None:
+        cfg, c, corpus = self.cfg, self.model_config, self.corpus
+        self.log(f"corpus: {len(corpus.paths)} file(s), {corpus.num_chars:,} chars, vocab {self.vocab.size}, "
+                 f"train {len(corpus.train):,} / val {len(corpus.val):,} / test {len(corpus.test):,} ({self.prep_seconds:.1f}s)")
+        self.log(f"model: {c.num_layers}x{c.hidden_size} {c.model}, {self.model.count_params():,} parameters; "
+                 f"layout {cfg.layout}, batch {cfg.batch_size} x seq {cfg.seq_length}")
+        if self.recipe:
+            self.log(self.recipe)
+        self.log(f"training: {self.path_choice.describe()}")
+        if self.restored_from:
+            self.log(f"resumed from {self.restored_from} at step {self.state.step}, epoch {self.state.epoch:.2f}")
+
+    def _finish(self, reason: str) -> dict:
+        cfg, st = self.cfg, self.state
+        self.log(f"stopping: {reason}")
+        interrupted = reason.endswith("received")
+        val_loss = self._validate()
+        path = self.save(val_loss, reason=reason)
+        result = {"step": st.step, "epoch": st.epoch, "val_loss": val_loss, "checkpoint": path, "elapsed_s": st.elapsed_s,
+                  "chars_seen": st.chars_seen, "stop_reason": reason, "params": self.model.count_params(),
+                  "best_val_loss": st.best_val_loss, "best_step": st.best_step, "best_checkpoint": self.best_checkpoint()}
+        if len(self.corpus.test):
+            result["test_loss"] = self.evaluate(self.corpus.test)
+            self.log(f"test loss {result['test_loss']:.4f} nats/char ({result['test_loss'] / math.log(2):.4f} bits/char)")
+        if self.monitor:
+            self.monitor.end(**{k: v for k, v in result.items() if k != "checkpoint"}, checkpoint=path)
+        if interrupted:
+            self.log(f"interrupted; resume with: python scripts/train.py --resume --checkpoint_dir {cfg.checkpoint_dir} "
+                     "(plus the same data and optimisation flags; the model comes from the checkpoint)")
+        if cfg.sample_length and not interrupted:
+            self.log("---- sample ----\n" + self.sample(cfg.sample_length * 2) + "\n----------------")
+        return result
+
+    # --- evaluation, samples, checkpoints --------------------------------------------------------
     def evaluate(self, ids) -> float | None:
-        """Mean nats per character of ``ids``: 64 contiguous rows, the state carried along each."""
-        from tfcharrnn.scoring import score_layout
+        """Mean nats per character of ``ids``: 64 contiguous rows, the state carried along each
+        (tfcharrnn.scoring, the one layout and loop every runtime scores a text with)."""
+        from tfcharrnn.scoring import score_ids
 
         if len(ids) < 2:
             return None
-        x, y, w = score_layout(ids, rows=64)
-        state = self.model.initial_state(x.shape[0])
-        total = 0.0
-        for j in range(0, x.shape[1], self.cfg.seq_length):
-            cut = slice(j, j + self.cfg.seq_length)
-            loss_sum, state = self.eval_step(x[:, cut], y[:, cut], w[:, cut], state)
-            total += float(loss_sum)
-        return total / float(w.sum())
+        return score_ids(self.steps.evaluate, self.model.initial_state, ids, rows=64, chunk=self.cfg.seq_length).mean
+
+    def _validate(self) -> float | None:
+        """The validation loss, reported (None without a validation split)."""
+        if not len(self.corpus.val):
+            return None
+        t = time.time()
+        val = self.evaluate(self.corpus.val)
+        if val is not None and self.monitor:
+            self.monitor.validation(self.state.step, self.state.epoch, val, self.state.chars_seen, self.state.elapsed_s)
+        if val is not None:
+            self.log(f"validation: {val:.4f} nats/char, {val / math.log(2):.4f} bits/char, perplexity {math.exp(min(val, 700)):.2f} "
+                     f"(step {self.state.step}, {time.time() - t:.1f}s)")
+        return val
 
     def sample(self, length: int, temperature: float = 0.8, prompt: str = "") -> str:
         from tfcharrnn.sampling import Generator
@@ -171,7 +273,12 @@ class Trainer:
             self._generator = Generator(self.model, self.vocab)
         return self._generator.sample_text(prompt, length, seed=self.state.step, temperature=temperature)[0]
 
-    # --- checkpoints ----------------------------------------------------------------------------
+    def best_checkpoint(self) -> str | None:
+        """The checkpoint best.json names: the one sampling and export pick from the run directory."""
+        from tfcharrnn import checkpoint as ckpt_lib
+
+        return ckpt_lib.read_pointer(self.cfg.checkpoint_dir, "best") if self.dist.chief else None
+
     def save(self, val_loss, reason=""):
         from tfcharrnn import checkpoint as ckpt_lib
 
@@ -179,9 +286,11 @@ class Trainer:
         pointers = ["latest"]
         if val_loss is not None and (st.best_val_loss is None or val_loss <= st.best_val_loss):
             pointers.append("best")
-            st.best_val_loss = val_loss
-        elif ckpt_lib.read_pointer(self.cfg.checkpoint_dir, "best") is None:
-            pointers.append("best")
+            st.best_val_loss, st.best_step, st.validations_since_best = val_loss, st.step, 0
+        else:
+            st.validations_since_best += val_loss is not None  # early stopping counts these (stopping.stop_reason)
+            if ckpt_lib.read_pointer(self.cfg.checkpoint_dir, "best") is None:
+                pointers.append("best")
         if not self.dist.chief:
             return None  # workers other than the chief never write (tf.distribute's rule)
         carry = self.carry.numpy() if self.carry is not None and self.dist.single_replica else None
@@ -195,33 +304,72 @@ class Trainer:
         self.last_checkpoint = path
         return path
 
-    # --- the loop -------------------------------------------------------------------------------
-    def run(self) -> dict:
-        """Train until a stop rule fires; returns the result dict (step, epoch, val_loss, checkpoint, ...)."""
-        import tensorflow as tf
 
-        from tfcharrnn.training.loop import Loop
-
-        lost = (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError, tf.errors.DeadlineExceededError)
-        try:
-            return Loop(self).run()
-        except lost as e:
-            if not self.dist.multiworker:
-                raise
-            raise self.dist.lost_contact(e, self.cfg.checkpoint_dir) from None
-
-    def report_validation(self):
-        if not len(self.corpus.val):
-            return None
-        t = time.time()
-        val = self.evaluate(self.corpus.val)
-        if val is not None and self.monitor:
-            self.monitor.validation(self.state.step, self.state.epoch, val, self.state.chars_seen, self.state.elapsed_s)
-        if val is not None:
-            self.log(f"validation: {val:.4f} nats/char, {val / math.log(2):.4f} bits/char, perplexity {math.exp(min(val, 700)):.2f} "
-                     f"(step {self.state.step}, {time.time() - t:.1f}s)")
-        return val
+# ---------------------------------------------------------------------------------------------
+# the setup's steps, as functions of plain values
 
 
-def train(cfg: TrainConfig, log=None) -> dict:
-    return Trainer(cfg, log=log).run()
+def training_corpus(cfg):
+    """The corpus the flags name, checked for training: (Corpus, seconds it took)."""
+    from tfcharrnn import data
+
+    t0 = time.time()
+    corpus = data.load_corpus(cfg.train_data, cfg.val_frac, cfg.test_frac, cfg.encoding, cfg.byte_mode)
+    data.check_trainable(len(corpus.train), cfg.seq_length, cfg.batch_size, cfg.layout, cfg.stride or cfg.seq_length)
+    if cfg.val_frac > 0 and len(corpus.val) < 2:
+        raise UserError(f"the corpus ({corpus.num_chars} characters) is too short to leave a validation split with "
+                        f"--val_frac {cfg.val_frac}; use more text or --val_frac 0")
+    return corpus, time.time() - t0
+
+
+def build_model(cfg, model_config, recurrence, dist, restored=None):
+    """The model on ``recurrence`` and its Adam, built under the strategy: (model, optimizer); a
+    checkpoint's weights, Adam state and random streams when resuming."""
+    import keras
+
+    from tfcharrnn import checkpoint as ckpt_lib
+    from tfcharrnn.model import CharRNN
+
+    with dist.strategy.scope():
+        model = CharRNN(model_config, recurrence=recurrence)
+        if restored is not None:
+            ckpt_lib.assign_weights(model, restored.weights, restored.path)
+        optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay or None)
+        if cfg.weight_decay:
+            optimizer.exclude_from_weight_decay(var_names=["bias"])
+        optimizer.build(model.trainable_variables)
+        if restored is not None:
+            ckpt_lib.restore_optimizer(optimizer, model, restored.optimizer, restored.path)
+    if restored is not None:
+        restore_rng(model, RunArrays.from_arrays(restored.run_arrays).rng)
+    return model, optimizer
+
+
+class Clock:
+    """The loop's time and rate: elapsed training time (summed over resumed runs), the smoothed
+    loss and the steps per second since the last progress line."""
+
+    def __init__(self, elapsed_s: float, step: int, chars_per_step: int):
+        self.chars_per_step = chars_per_step
+        self.start = time.time() - elapsed_s
+        self.smoothed = None
+        self.last_report = (time.time(), step)
+
+    def elapsed(self) -> float:
+        return time.time() - self.start
+
+    def smooth(self, loss: float) -> float:
+        self.smoothed = loss if self.smoothed is None else 0.95 * self.smoothed + 0.05 * loss
+        return self.smoothed
+
+    def steps_per_second(self, step: int) -> float:
+        """Steps per second since the last call (or the start)."""
+        now = time.time()
+        rate = (step - self.last_report[1]) / max(now - self.last_report[0], 1e-9)
+        self.last_report = (now, step)
+        return rate
+
+
+def progress_bar(fraction: float, width: int = 20) -> str:
+    filled = int(round(max(0.0, min(1.0, fraction)) * width))
+    return "[" + "#" * filled + "-" * (width - filled) + "]"

@@ -7,13 +7,13 @@
   TorchGenerate   a PyTorch per-character loop (torch.multinomial on the softmax)
 
 tutorial_one_step is the one OneStep baseline of the benchmark: the serving benchmark
-(tfcharrnn.bench.serving) compares serving_default against it too.
+(benchmarks.serving) compares serving_default against it too.
 """
 
 from __future__ import annotations
 
-from tfcharrnn.bench.common import EMBEDDING, VOCAB_SIZE, tiny_shakespeare
-from tfcharrnn.bench.train_peers import torch_net
+from benchmarks.common import EMBEDDING, VOCAB_SIZE, tiny_shakespeare
+from benchmarks.train_peers import torch_net
 
 # name -> (model kind, hidden, layers)
 FULL_GEN = {"small": ("lstm", 128, 2), "medium": ("lstm", 512, 2)}

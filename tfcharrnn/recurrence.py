@@ -1,19 +1,19 @@
-"""The kernel seam: how a CharRNN runs its recurrent layers over a sequence, as one value.
+"""The recurrence seam: how a CharRNN runs its recurrent layers over a sequence, as one value.
 
-    from tfcharrnn.kernels import Kernel
-    model = CharRNN(config)                                 # Kernel(): the Keras layers (cuDNN on a GPU)
-    model = CharRNN(config, kernel=Kernel.fused())          # tfcharrnn.fused on a CPU
-    logits, state = model(ids, state, kernel=Kernel.fused(row_groups=1))   # one call, another kernel
+    from tfcharrnn.recurrence import Recurrence
+    model = CharRNN(config)                                       # Recurrence(): the Keras layers (cuDNN on a GPU)
+    model = CharRNN(config, recurrence=Recurrence.fused())        # tfcharrnn.fused on a CPU
+    logits, state = model(ids, state, recurrence=Recurrence.fused(row_groups=1))   # one call, another recurrence
 
-A kernel is a frozen value handed to whoever builds the model (or passed to one call), never a
-process-wide switch, so two models in one process can run different kernels. The Keras layers
-are the readable path; ``fused`` is the performance trick beside it and computes the same
-function (tests compare the two to 1e-5 in float32). The fused kernels step aside when a GPU is
-visible, so that the Keras layers' cuDNN kernel runs there.
+A recurrence is a frozen value handed to whoever builds the model (or passed to one call), never
+a process-wide switch, so two models in one process can run different ones. The Keras layers are
+the readable way; ``fused`` is the performance trick beside it and computes the same function
+(tests compare the two to 1e-5 in float32). The fused loops step aside when a GPU is visible, so
+that the Keras layers' cuDNN kernel runs there.
 
-The model only ever asks a kernel two things: what the first layer reads (``layer_input``) and
-to run one layer (``run_layer``); it never sees the fused kernels' own types. The trainer's
-choice (how a step is split and compiled around the model) is tfcharrnn.paths.
+The model only ever asks a recurrence two things: what the first layer reads (``layer_input``)
+and to run one layer (``run_layer``); it never sees the fused loops' own types. How the trainer
+splits and compiles a step around the model is its training path (tfcharrnn.training.train_path).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def default_row_groups() -> int:
 
 
 @dataclass(frozen=True)
-class Kernel:
+class Recurrence:
     name: str = "keras"  # keras: the Keras layers | fused: tfcharrnn.fused (CPU)
     row_groups: int = 1  # fused: a batch's rows as this many independent groups, run side by side
     matmul_dtype: str = "float32"  # fused: operands of the large matmuls outside the loops (bfloat16: opt-in)
@@ -45,20 +45,20 @@ class Kernel:
 
     def __post_init__(self):
         if self.name not in NAMES:
-            raise ValueError(f"kernel {self.name!r}: use one of {', '.join(NAMES)}")
+            raise ValueError(f"recurrence {self.name!r}: use one of {', '.join(NAMES)}")
         if not isinstance(self.row_groups, int) or self.row_groups < 1:
             raise ValueError(f"row_groups must be a positive integer, got {self.row_groups!r}")
         if self.matmul_dtype not in MATMUL_DTYPES:
             raise ValueError(f"matmul dtype {self.matmul_dtype!r}: use one of {', '.join(MATMUL_DTYPES)}")
 
     @classmethod
-    def fused(cls, row_groups: int | None = None, matmul_dtype: str = "float32", compile_loops: bool = True) -> "Kernel":
-        """The fused kernels; row_groups None = default_row_groups()."""
+    def fused(cls, row_groups: int | None = None, matmul_dtype: str = "float32", compile_loops: bool = True) -> "Recurrence":
+        """The fused loops (tfcharrnn.fused); row_groups None = default_row_groups()."""
         return cls("fused", default_row_groups() if row_groups is None else row_groups, matmul_dtype, compile_loops)
 
     @property
     def runs_fused(self) -> bool:
-        """Whether a call traced now runs the fused kernels (not when a GPU is visible)."""
+        """Whether a call traced now runs the fused loops (not when a GPU is visible)."""
         return self.name == "fused" and not gpu_visible()
 
     def groups_for(self, batch) -> int:
@@ -71,7 +71,7 @@ class Kernel:
 
     def layer_input(self, embedding, ids):
         """What the first layer reads for ids (B, T): the embedded rows (B, T, E), or for the fused
-        kernels the ids with the embedding table (their input projection is then a table lookup)."""
+        loops the ids with the embedding table (their input projection is then a table lookup)."""
         if self.runs_fused:
             from tfcharrnn import fused
 

@@ -1,12 +1,12 @@
 """The serving benchmark: the SavedModel's serving_default against per-character Python loops.
 
     python scripts/bench.py --only generate           # runs it per model size, in a worker
-    from tfcharrnn.bench.serving import bench_serving
+    from benchmarks.serving import bench_serving
     bench_serving(2, 128)      # prints one line and returns the figures as a dict
 
 A random-weight model is exported with tfcharrnn.export.export_saved_model into a temporary
 directory and loaded back from disk, as a server loads it. The per-character baseline is the
-TensorFlow text-generation tutorial's OneStep (tfcharrnn.bench.generate_peers.tutorial_one_step,
+TensorFlow text-generation tutorial's OneStep (benchmarks.generate_peers.tutorial_one_step,
 the same loop the generate section times).
 """
 
@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from tfcharrnn.bench.generate_peers import one_step_loop, tutorial_one_step
+from benchmarks.generate_peers import one_step_loop, tutorial_one_step
 
 
 def step_loop_baseline(model):

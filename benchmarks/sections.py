@@ -4,19 +4,19 @@ how their interleaved rounds become the JSON (medians, ratios, every round kept)
     python scripts/bench.py --only train,peak,generate
 
 Each ``run_*(args, results, notes, log)`` fills ``results[section]``; ``args`` are the parsed
-flags of scripts/bench.py (tfcharrnn.cli.flags.bench_parser). The preparation and quality sections live in
-tfcharrnn.bench.prep and tfcharrnn.bench.quality.
+flags of scripts/bench.py (benchmarks.command.bench_parser). The preparation and quality
+sections live in benchmarks.prep and benchmarks.quality.
 """
 
 from __future__ import annotations
 
-from tfcharrnn.bench.common import EMBEDDING, VOCAB_SIZE, median, torch_available
-from tfcharrnn.bench.generate_peers import FULL_GEN, GEN_PEERS, QUICK_GEN
-from tfcharrnn.bench.train_peers import FULL_TRAIN, QUICK_TRAIN, TFCHARRNN_PATHS, TRAIN_PEERS, matmul_params, train_flops_per_char
-from tfcharrnn.bench.workers import Jobs, interleave
+from benchmarks.common import EMBEDDING, VOCAB_SIZE, median, torch_available
+from benchmarks.generate_peers import FULL_GEN, GEN_PEERS, QUICK_GEN
+from benchmarks.train_peers import FULL_TRAIN, QUICK_TRAIN, TFCHARRNN_PATHS, TRAIN_PEERS, matmul_params, train_flops_per_char
+from benchmarks.workers import Jobs, interleave
 
-SECTIONS = ("train", "peak", "generate", "prep", "quality", "quantization", "web")
-# quality trains for minutes per peer, quantization needs trained checkpoints, web needs Chromium: asked for by name
+SECTIONS = ("train", "peak", "generate", "prep", "quality-grid", "quality", "quantization", "web")
+# quality and its grid train for minutes per run, quantization needs trained checkpoints, web needs Chromium: asked for by name
 DEFAULT_SECTIONS = ("train", "peak", "generate", "prep")
 
 # --- training -----------------------------------------------------------------------------------
@@ -184,7 +184,7 @@ def run_generate(args, results, notes, log):
 def _serving_rows(extra, worker, config, num_chars, batch, args, notes, log):
     repeats = 1 if args.quick else 3
     r = worker.call("tf", op="call", which="serving", config=list(config), num_chars=num_chars, batch=batch, repeats=repeats)["result"]
-    extra["savedmodel"] = {"label": "SavedModel serving_default (bench.serving.bench_serving, best of its repeats)",
+    extra["savedmodel"] = {"label": "SavedModel serving_default (benchmarks.serving.bench_serving, best of its repeats)",
                            "batch1_chars_per_s": r["batch1_chars_per_s"], f"batch{batch}_chars_per_s": r[f"batch{batch}_chars_per_s"]}
     log(f"  SavedModel serving_default: {r['batch1_chars_per_s']:,.0f} chars/s at batch 1")
     # issue 3's setting: one request of 2,000 characters against the OneStep loop, same process
@@ -204,13 +204,13 @@ def _tflite_row(extra, worker, config, num_chars, args, log):
     r = worker.call("tf", op="call", which="tflite", config=list(config), num_chars=num_chars, repeats=repeats)["result"]
     for i, (label, setting) in enumerate(r["settings"].items()):
         key = "tflite" if i == 0 else f"tflite-{i}"  # the first setting is the reference sampler's default row
-        extra[key] = {"label": f"LiteRT sampler, {label} (bench.litert.bench_settings, best of its rounds)",
+        extra[key] = {"label": f"LiteRT sampler, {label} (benchmarks.litert.bench_settings, best of its rounds)",
                       "batch1_chars_per_s": setting["chars_per_s"], "size_bytes": setting["size_bytes"]}
         log(f"  LiteRT sampler, {label}: {setting['chars_per_s']:,.0f} chars/s at batch 1")
 
 
 def _module_benches(worker, config, num_chars, batch, args, notes, log):
-    """SavedModel serving_default and the LiteRT sampler, through tfcharrnn.bench.serving and .litert."""
+    """SavedModel serving_default and the LiteRT sampler, through benchmarks.serving and .litert."""
     extra = {}
     try:
         _serving_rows(extra, worker, config, num_chars, batch, args, notes, log)

@@ -2,8 +2,8 @@
 training starts on it.
 
     python scripts/bench.py --only prep [--tmp-dir /tmp]        # 100 MB corpus (--quick: 2 MB)
-    python -m tfcharrnn.bench.prep encode CORPUS                  # one child, prints RESULT {json}
-    python -m tfcharrnn.bench.prep train-start CORPUS --steps 20
+    python -m benchmarks.prep encode CORPUS                  # one child, prints RESULT {json}
+    python -m benchmarks.prep train-start CORPUS --steps 20
 
 The corpus is real text (Tiny Shakespeare), its paragraphs reshuffled in every copy and some
 copies with multi-byte characters, written under --tmp-dir (never into the repository). Each
@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import time
 
-from tfcharrnn.bench.common import child_env, print_result, run_child
+from benchmarks.common import child_env, print_result, run_child
 
 
 def make_corpus(path: str, size_mb: float) -> dict:
@@ -70,16 +70,16 @@ def run_prep(args, results, notes, log):
     cache = os.path.join(base, "cache")
     shutil.rmtree(cache, ignore_errors=True)
     env = child_env(TFCHARRNN_CACHE=cache, TF_CPP_MIN_LOG_LEVEL="3")
-    first = run_child("tfcharrnn.bench.prep", ["encode", path], env)
+    first = run_child("benchmarks.prep", ["encode", path], env)
     log(f"  first run:  {first['seconds']:.2f}s, peak RSS {first['peak_rss_mb']:.0f} MB")
-    cached = run_child("tfcharrnn.bench.prep", ["encode", path], env)
+    cached = run_child("benchmarks.prep", ["encode", path], env)
     log(f"  cached run: {cached['seconds']:.2f}s, peak RSS {cached['peak_rss_mb']:.0f} MB")
     steps = 5 if args.quick else 20
     # the first training run on a new machine or shape times the training paths (cached under the same
     # TFCHARRNN_CACHE); the second is what every later run costs
-    tuned = run_child("tfcharrnn.bench.prep", ["train-start", path, "--steps", str(steps)], env)
+    tuned = run_child("benchmarks.prep", ["train-start", path, "--steps", str(steps)], env)
     log(f"  first training run (autotunes the path): first step {tuned['first_step_s']:.2f}s after Trainer()")
-    train = run_child("tfcharrnn.bench.prep", ["train-start", path, "--steps", str(steps)], env)
+    train = run_child("benchmarks.prep", ["train-start", path, "--steps", str(steps)], env)
     log(f"  training (cached): first step {train['first_step_s']:.2f}s after Trainer() (init {train['trainer_init_s']:.2f}s), {train['first_step_from_process_start_s']:.2f}s after "
         f"process start; peak RSS {train['peak_rss_mb']:.0f} MB over {steps} steps")
     results["prep"] = {"corpus": corpus, "first_run": first, "cached_run": cached, "train_first": tuned, "train_cached": train,

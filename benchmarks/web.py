@@ -1,7 +1,7 @@
 """The web page's speed and the helpers that drive it in a real headless Chromium (Playwright).
 
     python scripts/bench.py --only web     # chars/s of the page vs the Python LiteRT sampler, batch 1
-    from tfcharrnn.bench.web import serve, launch_chromium, page_generate   # tests/test_web.py uses them
+    from benchmarks.web import serve, launch_chromium, page_generate   # tests/test_web.py uses them
 
 Chromium is Debian's (/usr/bin/chromium), driven by Playwright for Python with executable_path:
 Playwright's own browser download cannot work on a closed network.
@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 
-from tfcharrnn.autotune import cpu_info
+from tfcharrnn.machine import cpu_info
 from tfcharrnn.errors import UserError
 from tfcharrnn.web import export_web, litert_version
 
@@ -92,7 +92,7 @@ def bench_web(hidden_size: int = 256, num_layers: int = 2, num_chars: int = 2000
     from playwright.sync_api import sync_playwright
 
     from tfcharrnn import litert_sampler
-    from tfcharrnn.bench.litert import bench_sampler
+    from benchmarks.litert import bench_sampler
     from tfcharrnn.config import ModelConfig
     from tfcharrnn.data import BUNDLED
     from tfcharrnn.model import CharRNN

@@ -1,7 +1,7 @@
 """The LiteRT benchmark: what quantization costs in loss, and the reference sampler's speed.
 
     python scripts/bench.py --only generate           # the LiteRT row, per model size
-    from tfcharrnn.bench.litert import bench_tflite, quantization_report
+    from benchmarks.litert import bench_tflite, quantization_report
     bench_tflite("out/shakespeare.tflite", num_chars=1000)          # {"tflite_chars_per_s", ...}
     bench_tflite(model, vocab, num_chars=1000)                       # also times the Keras Generator
     quantization_report(model, vocab, val_text)   # sizes and nats/char: Keras, float32, dynamic int8

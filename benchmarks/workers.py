@@ -1,6 +1,6 @@
 """Worker processes: every peer runs in its own process, and the peers are measured interleaved.
 
-    python -m tfcharrnn.bench.workers [--threads N]     # started by Worker, never by hand
+    python -m benchmarks.workers [--threads N]     # started by Worker, never by hand
 
 Protocol: the parent writes one JSON command per line on the worker's stdin and reads one JSON
 answer per line ({"ok": true, ...} or {"ok": false, "error": ...}) from its stdout; everything
@@ -27,9 +27,9 @@ import subprocess
 import sys
 import time
 
-from tfcharrnn.bench.common import EMBEDDING, ROOT, child_env, set_threads, timed, tiny_shakespeare
-from tfcharrnn.bench.generate_peers import TfGenerate, TorchGenerate
-from tfcharrnn.bench.train_peers import KerasFitTrain, TfcharrnnTrain, TfMatmulPeak, TorchMatmulPeak, TorchTrain
+from benchmarks.common import EMBEDDING, ROOT, child_env, set_threads, timed, tiny_shakespeare
+from benchmarks.generate_peers import TfGenerate, TorchGenerate
+from benchmarks.train_peers import KerasFitTrain, TfcharrnnTrain, TfMatmulPeak, TorchMatmulPeak, TorchTrain
 
 # =============================================================================================
 # worker side
@@ -105,7 +105,7 @@ def call_module_bench(cmd):
     which = cmd["which"]
     kind, hidden, layers = cmd["config"]
     if which == "serving":
-        from tfcharrnn.bench.serving import bench_serving
+        from benchmarks.serving import bench_serving
 
         corpus = tiny_shakespeare()
         r = bench_serving(num_layers=layers, hidden_size=hidden, num_chars=cmd["num_chars"], batch=cmd["batch"], repeats=cmd["repeats"],
@@ -117,7 +117,7 @@ def call_module_bench(cmd):
 
         from tfcharrnn.config import ModelConfig
         from tfcharrnn.model import CharRNN
-        from tfcharrnn.bench.litert import bench_settings
+        from benchmarks.litert import bench_settings
 
         corpus = tiny_shakespeare()
         keras.utils.set_random_seed(0)
@@ -172,7 +172,7 @@ class Worker:
         self.name = name
         self.log_path = os.path.join(log_dir, f"worker-{name}.log")
         self.log = open(self.log_path, "w")
-        cmd = [sys.executable, "-m", "tfcharrnn.bench.workers"] + (["--threads", str(threads)] if threads else [])
+        cmd = [sys.executable, "-m", "benchmarks.workers"] + (["--threads", str(threads)] if threads else [])
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, env=env, cwd=ROOT)
 
     def send(self, **cmd):

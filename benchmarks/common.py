@@ -1,11 +1,11 @@
 """What every part of the benchmark shares: model sizes, thread settings, the timing loop, and
 the way child processes are started and answer.
 
-    from tfcharrnn.bench.common import EMBEDDING, VOCAB_SIZE, timed, run_child
+    from benchmarks.common import EMBEDDING, VOCAB_SIZE, timed, run_child
 
 A child process (corpus preparation, a quality run) prints one line ``RESULT {json}`` on
-stdout; ``run_child`` starts it as ``python -m MODULE ARGS`` with the repository root
-importable and returns that dict.
+stdout; ``run_child`` starts it as ``python -m MODULE ARGS`` (``benchmarks.prep``, ...) in the
+repository root, with the root on PYTHONPATH, and returns that dict.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ import subprocess
 import sys
 import time
 
-# The directory that holds the tfcharrnn package: children import it from there, whether the
-# package is installed or run from a checkout.
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The repository root, which holds this benchmarks/ package and the tfcharrnn beside it: children
+# run from there with it first on their path, so they import both from the checkout, whatever
+# tfcharrnn may also be installed.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 VOCAB_SIZE = 65  # Tiny Shakespeare
 EMBEDDING = 64
@@ -73,7 +74,7 @@ def tiny_shakespeare():
 
 
 def child_env(**extra) -> dict:
-    """The environment of a child process: the tfcharrnn beside this package first on its path."""
+    """The environment of a child process: the repository root (benchmarks, tfcharrnn) first on its path."""
     path = os.environ.get("PYTHONPATH")
     env = dict(os.environ, PYTHONPATH=ROOT + (os.pathsep + path if path else ""))
     env.update(extra)

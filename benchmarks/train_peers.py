@@ -17,8 +17,10 @@ import math
 import tempfile
 import time
 
-from tfcharrnn.bench.common import EMBEDDING, VOCAB_SIZE, tiny_shakespeare
-from tfcharrnn.paths import NAMES as PATH_NAMES
+from benchmarks.common import EMBEDDING, VOCAB_SIZE, tiny_shakespeare
+from tfcharrnn.training.train_path import ALIASES, NAMES
+
+PATH_NAMES = NAMES + tuple(ALIASES)
 
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
@@ -30,19 +32,19 @@ FULL_TRAIN = {
 }
 QUICK_TRAIN = {"tiny": ("lstm", 32, 2, 8, 16)}
 
-# peer name -> a training path of tfcharrnn.paths (None: the trainer's default, what scripts/train.py runs)
+# peer name -> a training path of tfcharrnn.training.train_path (None: the trainer's default, what scripts/train.py runs)
 TFCHARRNN_PATHS = {"tfcharrnn": None, **{f"tfcharrnn-{name}": name for name in PATH_NAMES},
                    # the names earlier runs used
-                   "tfcharrnn-layergroups": "layer-groups", "tfcharrnn-1group": "fused", "tfcharrnn-jit": "xla",
+                   "tfcharrnn-layergroups": "layer-groups", "tfcharrnn-1group": "whole-batch", "tfcharrnn-jit": "xla",
                    "tfcharrnn-bf16": "layer-groups-bf16"}
 TRAIN_PEERS = {
     "tfcharrnn": "tfcharrnn Trainer (the default path)",
     **{f"tfcharrnn-{name}": f"tfcharrnn Trainer, path {name}" for name in PATH_NAMES},
     "tfcharrnn-layergroups": "tfcharrnn Trainer, path layer-groups (row groups inside each layer only)",
-    "tfcharrnn-1group": "tfcharrnn Trainer, path fused (one row group: no two loops side by side)",
+    "tfcharrnn-1group": "tfcharrnn Trainer, path whole-batch (one row group: no two loops side by side)",
     "tfcharrnn-jit": "tfcharrnn Trainer, path xla (whole step in XLA, --jit)",
     "tfcharrnn-bf16": "tfcharrnn Trainer, path layer-groups-bf16 (--matmul_dtype bfloat16, opt-in mixed precision)",
-    "tfcharrnn-keras": "tfcharrnn Trainer, path keras (Keras layers in a tf.function step, --fused false)",
+    "tfcharrnn-keras": "tfcharrnn Trainer, path keras (Keras layers in a tf.function step, --train_path keras)",
     "keras-fit": "Keras model.fit (TF text-generation tutorial)",
     "torch": "PyTorch nn.LSTM/nn.GRU + Adam",
     "torch-1t": "PyTorch nn.LSTM/nn.GRU + Adam, 1 thread",
@@ -68,13 +70,12 @@ class TfcharrnnTrain:
     training path named ``path`` (None: the one the trainer picks by default)."""
 
     def __init__(self, kind, hidden, layers, batch, seq, path=None, workdir=None):
-        from tfcharrnn import paths
-        from tfcharrnn.training import TrainConfig, Trainer
+        from tfcharrnn.training import TrainConfig, Trainer, train_path
 
         self.cfg = TrainConfig(train_data=None, model=kind, hidden_size=hidden, num_layers=layers, batch_size=batch, seq_length=seq,
                                max_steps=10**9, max_epochs=0, quiet=True, eval_val_every=0, sample_every=0, val_frac=0.0,
                                checkpoint_dir=workdir or tempfile.mkdtemp(prefix="tfcharrnn-bench-"))
-        self.tr = Trainer(self.cfg, path=paths.named(path) if path else None)
+        self.tr = Trainer(self.cfg, path=train_path.named(path) if path else None)
         self.path = self.tr.path.name
         self.chars = batch * seq
         self.epoch, self.steps = 0, 0

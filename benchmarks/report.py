@@ -1,6 +1,6 @@
 """What the benchmark writes: the machine it ran on, bench.json (every round) and bench.md (the tables).
 
-    from tfcharrnn.bench.report import to_markdown
+    from benchmarks.report import to_markdown
     import json; print(to_markdown(json.load(open("bench_results/bench.json"))))
 """
 
@@ -120,14 +120,31 @@ def _prep_table(p):
 
 
 def _quality_table(q):
-    lines = [f"### Quality in {q['minutes']:g} minutes (validation nats/char on the last 10% of Tiny Shakespeare)", "",
-             "| peer | nats/char | bits/char | steps | epochs | chars/s |",
-             "|---|---:|---:|---:|---:|---:|"]
-    for name, p in q["peers"].items():
-        label = f"**{p['label']}**" if name == "tfcharrnn" else p["label"]
-        lines.append(f"| {label} | {p['val_loss']:.4f} | {p['val_bits']:.4f} | {p['steps']:,} | {p['epochs']:.2f} | {_fmt(p['chars_per_s'])} |")
-    lines += ["", f"Each run in its own process, one after the other; reproduce with `{q['command']}`.", ""]
+    corpora = ", ".join(f"{name} ({c['chars']:,} characters, {c['distinct']:,} distinct)" for name, c in q["corpora"].items())
+    lines = ["### Quality in a time budget (validation nats/char on the last 10% of each corpus)", "", f"Corpora: {corpora}.", "",
+             "| minutes | corpus | peer | nats/char | steps | epochs | chars/s | process s | settings |",
+             "|---:|---|---|---:|---:|---:|---:|---:|---|"]
+    for r in q["runs"]:
+        label = f"**{r['label']}**" if r["peer"].startswith("tfcharrnn") else r["label"]
+        minutes = f"{r['minutes']:g}" if r["minutes"] is not None else "(stops by itself)"
+        lines.append(f"| {minutes} | {r['corpus']} | {label} | {r['val_loss']:.4f} | {r['steps']:,} | {r['epochs']:.2f} | "
+                     f"{_fmt(r['chars_per_s'])} | {r['process_wall_s']:.0f} | {r.get('settings_source', 'its defaults')} |")
+    lines += ["", f"Each run in its own process, one after the other; reproduce with `{q['command']}` "
+              f"(the PyTorch peers' settings: `{q['grid_file']}`).", ""]
     return lines
+
+
+def _grid_table(g):
+    lines = [f"### Quality grid (the PyTorch peers' settings before the race; written to `{g['file']}`)", "",
+             "| minutes | corpus | peer | settings | nats/char | steps | epochs |", "|---:|---|---|---|---:|---:|---:|"]
+    for r in g["runs"]:
+        if r["peer"] == "tfcharrnn":
+            continue
+        tried = {k: v for k, v in r["settings"].items() if k in ("learning_rate", "batch_size", "size", "dropout")}
+        best = g["best"][r["peer"]][f"{r['minutes']:g}"][r["corpus"]]["best"]
+        mark = "**" if all(tried.get(k) == v for k, v in best.items()) else ""
+        lines.append(f"| {r['minutes']:g} | {r['corpus']} | {r['peer']} | {mark}{tried}{mark} | {r['val_loss']:.4f} | {r['steps']:,} | {r['epochs']:.2f} |")
+    return lines + ["", "In bold: each peer's best, which the race uses.", ""]
 
 
 def _quantization_table(q):
@@ -161,6 +178,8 @@ def to_markdown(results) -> str:
         lines += _generate_tables(results["generate"])
     if "prep" in results:
         lines += _prep_table(results["prep"])
+    if "quality-grid" in results:
+        lines += _grid_table(results["quality-grid"])
     if "quality" in results:
         lines += _quality_table(results["quality"])
     if results.get("quantization"):

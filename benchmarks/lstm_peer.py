@@ -1,0 +1,149 @@
+"""The PyTorch LSTM peer of the quality race: torch.nn.LSTM trained for M minutes on a corpus file.
+
+    python -m benchmarks.lstm_peer --corpus FILE --minutes 3 --settings '{"learning_rate": 0.005, "batch_size": 64}'
+    # prints RESULT {json}: val_loss (nats/char on the whole validation text), steps, epochs, chars/s, ...
+
+What it is, so that it is a fair peer of `python scripts/train.py --time_budget M`:
+- the sizes of the tfcharrnn run it is compared with (layers, hidden size, embedding size, the
+  dropout between layers and before the output layer; benchmarks.quality reads them from that
+  run's checkpoint), nn.LSTM's own dropout between layers, no weight drop, PyTorch's own
+  initialisation;
+- Adam at its learning rate and batch size from the grid (benchmarks.quality_grid), gradient
+  clip 5, the same cosine decay to 5% over its own time budget as tfcharrnn
+  (tfcharrnn.training.learning_rate);
+- the stream layout with the state carried (tfcharrnn.data.stream_layout: contiguous rows, a new
+  offset each epoch), seq_length characters per step;
+- scored as tfcharrnn scores: the whole validation text as 64 contiguous rows read in chunks of
+  seq_length with the state carried (tfcharrnn.scoring.score_layout, as the trainer reads it).
+The clock starts before the first step and stops after the step that crosses the budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+
+from benchmarks.common import print_result, set_threads
+
+# When no grid has been run: tfcharrnn's own default learning rate, and the batch that led in 2026-12
+DEFAULTS = {"learning_rate": 5e-3, "batch_size": 64}
+# What benchmarks.quality_grid tries, chosen before any race: Adam's learning rate around
+# tfcharrnn's 5e-3 by factors of 2 to 2.5, batches around that 64
+GRID = [{"learning_rate": lr, "batch_size": b} for lr in (2e-3, 5e-3, 1e-2) for b in (32, 64, 128)]
+# The sizes when no tfcharrnn run is there to copy: tfcharrnn's defaults (TrainConfig)
+SIZES = {"model": "lstm", "hidden_size": 256, "num_layers": 2, "embedding_size": 64, "dropout": 0.0, "seq_length": 100}
+
+
+def lstm_net(kind, vocab_size, embedding_size, hidden_size, num_layers, dropout):
+    """Embedding, nn.LSTM (GRU, RNN) with dropout between layers, dropout, a linear head."""
+    import torch
+
+    rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[kind]
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = torch.nn.Embedding(vocab_size, embedding_size)
+            self.rnn = rnn(embedding_size, hidden_size, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0)
+            self.drop = torch.nn.Dropout(dropout)
+            self.head = torch.nn.Linear(hidden_size, vocab_size)
+
+        def forward(self, x, state=None):
+            out, state = self.rnn(self.embedding(x), state)  # (B, T, H)
+            return self.head(self.drop(out)), state  # (B, T, V)
+
+    return Net()
+
+
+def evaluate(net, ids, seq_length) -> float:
+    """Mean nats/char of ``ids``: 64 contiguous rows (tfcharrnn.scoring), chunks of ``seq_length``, state carried."""
+    import torch
+
+    from tfcharrnn.scoring import score_layout
+
+    x, y, w = score_layout(ids, rows=64)  # (R, L) each
+    net.eval()
+    total, state = 0.0, None
+    with torch.inference_mode():
+        for j in range(0, x.shape[1], seq_length):
+            cut = slice(j, j + seq_length)
+            logits, state = net(torch.from_numpy(x[:, cut]).long(), state)  # (R, t, V)
+            nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), torch.from_numpy(y[:, cut]).long().reshape(-1), reduction="none")
+            total += float((nll * torch.from_numpy(w[:, cut]).reshape(-1)).sum())
+    net.train()
+    return total / float(w.sum())
+
+
+def _schedule(minutes, s):
+    """The TrainConfig whose learning_rate() is the schedule: cosine to 5% over ``minutes``."""
+    from tfcharrnn.training import TrainConfig
+
+    return TrainConfig(time_budget=minutes, max_epochs=0, lr_schedule="cosine", min_lr_frac=0.05, warmup_steps=0,
+                       learning_rate=s["learning_rate"], batch_size=s["batch_size"], seq_length=s["seq_length"])
+
+
+def _detach(state):
+    return tuple(t.detach() for t in state) if isinstance(state, tuple) else state.detach()
+
+
+def train(corpus_path: str, minutes: float, settings: dict, seed: int = 123) -> dict:
+    """Train for ``minutes`` on the corpus file, score the validation text: the RESULT dict."""
+    import numpy as np
+    import torch
+
+    from tfcharrnn.data import load_corpus, stream_layout
+    from tfcharrnn.training import learning_rate
+
+    s = {**SIZES, **DEFAULTS, **settings}
+    cfg = _schedule(minutes, s)
+    corpus = load_corpus(corpus_path, val_frac=0.1)
+    torch.manual_seed(seed)
+    net = lstm_net(s["model"], corpus.vocab.size, s["embedding_size"], s["hidden_size"], s["num_layers"], s["dropout"])
+    opt = torch.optim.Adam(net.parameters(), lr=s["learning_rate"])
+    ids = torch.from_numpy(corpus.train.astype(np.int64))
+    offsets = torch.arange(s["seq_length"] + 1)[None, :]
+    step, epochs, t0, budget = 0, 0.0, time.perf_counter(), minutes * 60
+    epoch = 0
+    while time.perf_counter() - t0 < budget:
+        starts, nb = stream_layout(len(ids), s["seq_length"], s["batch_size"], seed, epoch)
+        if nb == 0:
+            raise RuntimeError(f"the training text is too short for one batch of {s['batch_size']} x {s['seq_length']}")
+        rows, state = torch.from_numpy(starts)[:, None], None
+        for j in range(nb):
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(cfg, step, epoch + j / nb, time.perf_counter() - t0)  # the schedule tfcharrnn trains with
+            window = ids[rows + j * s["seq_length"] + offsets]  # (B, T + 1)
+            logits, state = net(window[:, :-1], state)  # (B, T, V)
+            state = _detach(state)
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), window[:, 1:].reshape(-1))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            opt.step()
+            step += 1
+            epochs = epoch + (j + 1) / nb
+            if not math.isfinite(loss.item()):
+                raise RuntimeError(f"loss became {loss.item()} at step {step}")
+            if time.perf_counter() - t0 >= budget:
+                break
+        epoch += 1
+    elapsed = time.perf_counter() - t0
+    val = evaluate(net, corpus.val, s["seq_length"])
+    label = (f"PyTorch nn.{s['model'].upper()} {s['num_layers']}x{s['hidden_size']}, embedding {s['embedding_size']}, dropout {s['dropout']:g}, "
+             f"batch {s['batch_size']} x {s['seq_length']}, Adam {s['learning_rate']:g} cosine to 5%, clip 5, {torch.get_num_threads()} threads")
+    return {"label": label, "val_loss": val, "val_bits": val / math.log(2), "steps": step, "epochs": epochs, "train_s": elapsed,
+            "chars_per_s": step * s["batch_size"] * s["seq_length"] / elapsed, "params": sum(p.numel() for p in net.parameters()),
+            "settings": s, "val_chars": int(len(corpus.val) - 1), "torch_threads": torch.get_num_threads()}
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description="one PyTorch LSTM quality run; prints RESULT {json}")
+    ap.add_argument("--corpus", required=True)
+    ap.add_argument("--minutes", type=float, required=True)
+    ap.add_argument("--settings", default="{}", help="JSON: sizes, learning_rate, batch_size (missing ones: the defaults)")
+    ap.add_argument("--threads", type=int, default=0)
+    a = ap.parse_args()
+    set_threads(a.threads, "torch")
+    print_result(train(a.corpus, a.minutes, json.loads(a.settings)))

@@ -1,0 +1,57 @@
+"""The machine at hand, described once: its CPU, whether it multiplies bfloat16 natively, how busy
+it is, and where tfcharrnn keeps its caches.
+
+    from tfcharrnn import machine
+    machine.cpu_info()          # {"cpu": "AMD EPYC ...", "flags": ["avx2", "fma", ...], "cores": 2}
+    machine.native_bfloat16()   # True on AVX512_BF16 / AMX / Arm BF16 CPUs
+    machine.busy_load()         # the 1-minute load average when other work keeps the cores busy, else None
+    machine.cache_dir()         # ~/.cache/tfcharrnn, or $TFCHARRNN_CACHE
+
+The encoded-corpus cache (tfcharrnn.data) and the training-path cache
+(tfcharrnn.training.train_path) both live under cache_dir().
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+
+# CPU flags that change which kernels (oneDNN, XNNPACK, Eigen) run fastest
+RELEVANT_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16",
+                  "asimd", "sve", "bf16", "i8mm")
+
+
+def cache_dir() -> str:
+    return os.environ.get("TFCHARRNN_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "tfcharrnn"))
+
+
+def cpu_info() -> dict:
+    """The CPU model and its relevant feature flags (Linux /proc/cpuinfo; elsewhere the platform's name)."""
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip().lower()
+                if key in ("model name", "cpu model") and value.strip():
+                    name = value.strip()
+                elif key in ("flags", "features"):
+                    flags |= set(value.split())
+    except OSError:
+        pass
+    return {"cpu": name, "flags": sorted(flags & set(RELEVANT_FLAGS)), "cores": os.cpu_count() or 1}
+
+
+def native_bfloat16(info: dict | None = None) -> bool:
+    """Whether the CPU multiplies bfloat16 natively (AVX512_BF16, AMX, or Arm's BF16)."""
+    flags = set((info or cpu_info())["flags"])
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def busy_load() -> float | None:
+    """The 1-minute load average when other processes keep the cores busy (over half of them), else None."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return None
+    return load if load > 0.5 * (os.cpu_count() or 1) else None

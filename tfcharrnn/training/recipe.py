@@ -1,0 +1,86 @@
+"""The recipe: the model's width and its regularisation, chosen from the budget and the corpus.
+
+    from tfcharrnn.training.recipe import resolve
+    cfg, why = resolve(cfg, train_chars=1_003_855, vocab_size=65)   # every field left None filled in
+    print(why)   # recipe for 15 min on 1.0M training characters (about 13 epochs): 2x384, dropout 0.25, ...
+
+What a character model should be depends on how much it can see: a short budget wants a small
+model that learns fast and no regulariser (it cannot overfit in a few passes over the text); a
+long budget on the same text wants a wider model, and then dropout, weight drop and weight decay,
+or it memorises the text (training loss falling, validation rising). So the trainer picks them:
+
+- the width from the time budget (a wider model needs more minutes to pay off):
+  WIDTHS below; a run limited only by epochs or steps gets the narrowest;
+- the regularisers from the passes over the training text the run can make: the budget times
+  the speed a model of that width reaches on a 2-core CPU (REFERENCE_MACS_PER_S, in
+  multiply-adds per second, over the model's multiply-adds per character), or --max_epochs:
+  REGULARISERS below.
+
+The estimate does not time this machine, so one command gives one model on every machine; on a
+faster machine the same run sees more epochs, and early stopping (--patience) guards it. Every
+flag given explicitly wins over the recipe (a field left None is the recipe's to choose).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+# (budget minutes below which, hidden size): the first whose bound exceeds the budget
+WIDTHS = ((6.0, 256), (30.0, 384), (math.inf, 512))
+NUM_LAYERS = 2
+# (expected epochs below which, (dropout, weight_drop, weight_decay))
+REGULARISERS = ((7.0, (0.0, 0.0, 0.0)), (20.0, (0.25, 0.1, 0.05)), (math.inf, (0.3, 0.15, 0.1)))
+# A 2-layer LSTM's training speed on the reference 2-core CPU (Intel Xeon, AVX-512): 2x256 with a
+# 65-character vocabulary runs ~34,000 chars/s at ~0.8M multiply-adds per character.
+REFERENCE_MACS_PER_S = 2.7e10
+
+CHOSEN = ("hidden_size", "num_layers", "dropout", "weight_drop", "weight_decay")
+
+
+def macs_per_char(model: str, hidden: int, layers: int, embedding: int, vocab_size: int) -> int:
+    """Multiply-adds per character of a forward step: the first layer's input is a table lookup
+    (the fused kernels project the embedding table once per step), each deeper layer reads the one
+    below it, and the output layer reads the top one."""
+    gates = {"lstm": 4, "gru": 3, "rnn": 1}[model]
+    return gates * hidden * hidden + (layers - 1) * gates * hidden * 2 * hidden + hidden * vocab_size
+
+
+def width_for(minutes: float) -> int:
+    if not minutes:
+        return WIDTHS[0][1]
+    return next(width for bound, width in WIDTHS if minutes < bound)
+
+
+def regularisers_for(epochs: float) -> tuple:
+    return next(values for bound, values in REGULARISERS if epochs < bound)
+
+
+def expected_epochs(cfg, hidden: int, layers: int, train_chars: int, vocab_size: int) -> float:
+    """Passes over the training text: --max_epochs, or the budget at the reference speed (the smaller)."""
+    estimates = [cfg.epoch_limit] if cfg.epoch_limit else []
+    chars_per_s = REFERENCE_MACS_PER_S / macs_per_char(cfg.model, hidden, layers, cfg.embedding_size, vocab_size)
+    if cfg.minutes_limit:
+        estimates.append(cfg.minutes_limit * 60 * chars_per_s / max(train_chars, 1))
+    if cfg.max_steps:
+        estimates.append(cfg.max_steps * cfg.batch_size * cfg.seq_length / max(train_chars, 1))
+    return min(estimates) if estimates else 0.0
+
+
+def resolve(cfg, train_chars: int, vocab_size: int):
+    """``cfg`` with every recipe field that is None chosen: (TrainConfig, the start-up line saying
+    what was chosen and why; "" when every field was given)."""
+    chosen = [name for name in CHOSEN if getattr(cfg, name) is None]
+    if not chosen:
+        return cfg, ""
+    hidden = cfg.hidden_size if cfg.hidden_size is not None else width_for(cfg.minutes_limit)
+    layers = cfg.num_layers if cfg.num_layers is not None else NUM_LAYERS
+    epochs = expected_epochs(cfg, hidden, layers, train_chars, vocab_size)
+    dropout, weight_drop, weight_decay = regularisers_for(epochs)
+    values = {"hidden_size": hidden, "num_layers": layers, "dropout": dropout, "weight_drop": weight_drop, "weight_decay": weight_decay}
+    cfg = dataclasses.replace(cfg, **{name: values[name] for name in chosen})
+    budget = f"{cfg.minutes_limit:g} min" if cfg.minutes_limit else f"{cfg.epoch_limit:g} epochs" if cfg.epoch_limit else f"{cfg.max_steps} steps"
+    picked = ", ".join(f"{name} {values[name]:g}" for name in chosen)
+    why = (f"recipe: {picked} (for {budget} on {train_chars / 1e6:.2g}M training characters: about {epochs:.1f} epochs "
+           f"on a 2-core CPU; a flag overrides any of them)")
+    return cfg, why
