@@ -289,7 +289,10 @@ def export_parser() -> argparse.ArgumentParser:
                    help="do not write assets.extra/tf_serving_warmup_requests (needs tensorflow-serving-api)")
     p.add_argument("--cpu", action="store_true", help="hide GPUs (the exported graph never needs one either way)")
     p.add_argument("--web", action="store_true", help="also write assets.extra/web/: a static page that runs the model in a browser "
-                                                  "(tfcharrnn.web; needs npm ci in web/)")
+                                                  "(tfcharrnn.web; needs the LiteRT.js runtime from npm, see --litert_js)")
+    p.add_argument("--litert_js", metavar="DIR", default=None,
+                   help="--web: the npm prefix holding node_modules/@litertjs (default: $TFCHARRNN_LITERT_JS, else web/ in a "
+                        "checkout, else ~/.cache/tfcharrnn/litert-js; a missing runtime's error names the npm command)")
     return p
 
 

@@ -91,6 +91,7 @@ class Trainer:
         self.history = []  # (step, loss) of every step: for tests and the curve
         self.restored_from = restored.path if restored is not None else None
         self.last_checkpoint = None
+        self.saved_at = None  # (step, validation loss) of the last save
         self.monitor = None
         if cfg.tensorboard and self.dist.chief:
             from tfcharrnn.monitor import RunMonitor
@@ -226,8 +227,11 @@ class Trainer:
         cfg, st = self.cfg, self.state
         self.log(f"stopping: {reason}")
         interrupted = reason.endswith("received")
-        val_loss = self._validate()
-        path = self.save(val_loss, reason=reason)
+        if self.saved_at is not None and self.saved_at[0] == st.step:  # validated and saved at this very step already
+            path, val_loss = self.last_checkpoint, self.saved_at[1]
+        else:
+            val_loss = self._validate()
+            path = self.save(val_loss, reason=reason)
         result = {"step": st.step, "epoch": st.epoch, "val_loss": val_loss, "checkpoint": path, "elapsed_s": st.elapsed_s,
                   "chars_seen": st.chars_seen, "stop_reason": reason, "params": self.model.count_params(),
                   "best_val_loss": st.best_val_loss, "best_step": st.best_step, "best_checkpoint": self.best_checkpoint()}
@@ -291,6 +295,7 @@ class Trainer:
             st.validations_since_best += val_loss is not None  # early stopping counts these (stopping.stop_reason)
             if ckpt_lib.read_pointer(self.cfg.checkpoint_dir, "best") is None:
                 pointers.append("best")
+        self.saved_at = (st.step, val_loss)
         if not self.dist.chief:
             return None  # workers other than the chief never write (tf.distribute's rule)
         carry = self.carry.numpy() if self.carry is not None and self.dist.single_replica else None
