@@ -132,3 +132,19 @@ def test_the_start_up_lines_print_the_recipe(tmp_path, tiny_text):
     Trainer(cfg, log=lambda *a, **k: lines.append(" ".join(map(str, a)))).run()
     recipe_lines = [line for line in lines if line.startswith("recipe:")]
     assert len(recipe_lines) == 1 and "num_layers 2" in recipe_lines[0] and "hidden_size" not in recipe_lines[0]
+
+
+def test_adam_beta2_new_runs_resumed_runs_and_the_flag():
+    from types import SimpleNamespace
+
+    from tfcharrnn.training import TrainConfig
+    from tfcharrnn.training.config import DEFAULT_ADAM_BETA2
+    from tfcharrnn.training.state import optimiser_defaults
+
+    def restored(train_config):
+        return SimpleNamespace(train_state={"train_config": train_config})
+
+    assert optimiser_defaults(TrainConfig(), None).adam_beta2 == DEFAULT_ADAM_BETA2 == 0.99
+    assert optimiser_defaults(TrainConfig(), restored({"adam_beta2": 0.95})).adam_beta2 == 0.95  # a resumed run keeps its own
+    assert optimiser_defaults(TrainConfig(), restored({"learning_rate": 0.01})).adam_beta2 == 0.999  # older than the setting: Keras'
+    assert optimiser_defaults(TrainConfig(adam_beta2=0.9), restored({"adam_beta2": 0.95})).adam_beta2 == 0.9  # the flag wins

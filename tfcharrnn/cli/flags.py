@@ -165,6 +165,11 @@ def _train_optimisation(p, d):
     g.add_argument("--lr_decay_after", "--learning_rate_decay_after", dest="lr_decay_after", type=number, default=d.lr_decay_after, help="exp schedule: first epoch to decay")
     g.add_argument("--min_lr_frac", type=number, default=d.min_lr_frac, help="cosine schedule: final learning rate as a fraction")
     g.add_argument("--warmup_steps", type=integer, default=d.warmup_steps, help="linear warm-up steps")
+    from tfcharrnn.training.config import DEFAULT_ADAM_BETA2
+
+    beta2 = g.add_argument("--adam_beta2", type=number, default=d.adam_beta2,
+                           help=f"Adam's second-moment decay; default {DEFAULT_ADAM_BETA2:g} (learns faster than 0.999 in short runs), a resumed run's own")
+    beta2.doc_default = f"{DEFAULT_ADAM_BETA2:g} (resume: the checkpoint's)"
     decay = g.add_argument("--weight_decay", type=number, default=d.weight_decay,
                            help="decoupled weight decay (AdamW) per unit of learning rate; biases excluded; default: the recipe's")
     decay.doc_default = "recipe"

@@ -33,7 +33,8 @@ from tfcharrnn import onednn
 from tfcharrnn.errors import RunFailed, UserError
 from tfcharrnn.training.config import TrainConfig, learning_rate
 from tfcharrnn.training.distribute import Distribution
-from tfcharrnn.training.state import RunArrays, TrainState, check_same_vocabulary, checkpoint_to_resume, restore_rng
+from tfcharrnn.training.state import (RunArrays, TrainState, check_same_vocabulary, checkpoint_to_resume, optimiser_defaults,
+                                      restore_rng)
 from tfcharrnn.training.stopping import StopFlag, stop_reason
 
 # Batches per tf.data element for one replica (see data._stacked): the loop pulls from the
@@ -68,6 +69,7 @@ class Trainer:
         self.corpus, self.prep_seconds = training_corpus(cfg)
         self.vocab = self.corpus.vocab
         cfg, self.recipe = recipe.resolve(cfg, len(self.corpus.train), self.vocab.size)  # fields left None: the recipe's
+        cfg = optimiser_defaults(cfg, restored)
         self.cfg = cfg
         self.dist = Distribution(cfg.strategy, cfg.batch_size)  # before any tensor: multi-worker collectives are set up at startup
         if not self.dist.chief:
@@ -341,7 +343,7 @@ def build_model(cfg, model_config, recurrence, dist, restored=None):
         model = CharRNN(model_config, recurrence=recurrence)
         if restored is not None:
             ckpt_lib.assign_weights(model, restored.weights, restored.path)
-        optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay or None)
+        optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate, beta_2=cfg.adam_beta2, weight_decay=cfg.weight_decay or None)
         if cfg.weight_decay:
             optimizer.exclude_from_weight_decay(var_names=["bias"])
         optimizer.build(model.trainable_variables)
