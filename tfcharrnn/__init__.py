@@ -11,12 +11,17 @@
 `import tfcharrnn` stays cheap: train, load and LanguageModel are loaded from tfcharrnn.api on
 first use, and TensorFlow on their first call, so the TF-free LiteRT sampler
 (tfcharrnn.litert_sampler) never pays for it. The heavy modules (model, training, export)
-import TensorFlow; import them directly.
+import TensorFlow; import them directly. Importing this package sets TF_ENABLE_ONEDNN_OPTS where
+tfcharrnn decides it (tfcharrnn.onednn: a cached decision, never a measurement; the user's own
+value wins), so import it before TensorFlow.
 """
 
 import os as _os
 
+import tfcharrnn.onednn as _onednn
+
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow start-up chatter hides our messages
+_onednn.apply(measure=False)
 
 __version__ = "0.1.0"
 __all__ = ["LanguageModel", "load", "train"]

@@ -57,7 +57,10 @@ class LanguageModel:
 
 def load(path: str) -> LanguageModel:
     """A checkpoint, or a run directory (its best checkpoint, else its latest), as scripts/sample.py reads it."""
+    from tfcharrnn import onednn
     from tfcharrnn.checkpoint import load_checkpoint
+
+    onednn.apply()  # before TensorFlow's import
 
     ckpt = load_checkpoint(path, with_optimizer=False)
     return LanguageModel(ckpt.model, ckpt.vocab, ckpt.path)

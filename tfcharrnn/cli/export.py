@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 
+from tfcharrnn import onednn
 from tfcharrnn.cli.flags import export_parser
 from tfcharrnn.errors import run_cli
 
@@ -23,6 +24,7 @@ def main(argv=None) -> int:
         from tfcharrnn.web import check_runtime
 
         check_runtime(args.litert_js)  # before TensorFlow loads: a missing runtime costs a second, not an import
+    onednn.apply()  # before TensorFlow's import
     from tfcharrnn.export import export_checkpoint
 
     if args.cpu:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sys
 
+from tfcharrnn import onednn
 from tfcharrnn.cli.flags import sample_parser
 from tfcharrnn.errors import run_cli
 from tfcharrnn.sample_settings import check_sample_settings, encode_stops
@@ -67,6 +68,7 @@ def _tflite_samples(args) -> list:
 
 
 def _checkpoint_samples(args) -> list:
+    onednn.apply()  # before TensorFlow's import
     from tfcharrnn.training import configure_devices
 
     configure_devices(cpu=args.cpu)

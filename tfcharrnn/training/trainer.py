@@ -29,6 +29,7 @@ import numpy as np
 
 import tfcharrnn.training.recipe as recipe
 import tfcharrnn.training.train_path as train_path
+from tfcharrnn import onednn
 from tfcharrnn.errors import RunFailed, UserError
 from tfcharrnn.training.config import TrainConfig, learning_rate
 from tfcharrnn.training.distribute import Distribution
@@ -53,6 +54,7 @@ def train(cfg: TrainConfig, log=None) -> dict:
 class Trainer:
     def __init__(self, cfg: TrainConfig, log=None, path=None):
         """``path`` (a train_path.TrainPath) overrides the one --train_path names or timing picks."""
+        onednn.apply()  # the Python API's run: oneDNN decided before TensorFlow's import (reported if it came first)
         import keras
         import tensorflow as tf
 
