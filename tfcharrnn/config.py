@@ -56,9 +56,9 @@ class ModelConfig(ModelFields):
 
     def __post_init__(self):
         _check_positive_int("vocab_size", self.vocab_size)
-        unset = [f.name for f in dataclasses.fields(ModelFields) if getattr(self, f.name) is None]
+        unset = [name for name in ("model", "hidden_size", "num_layers", "embedding_size") if getattr(self, name) is None]
         if unset:
-            raise UserError(f"a model config needs every field, {', '.join(unset)} unset: a corrupted checkpoint, or a TrainConfig "
+            raise UserError(f"a model config needs its shape, {', '.join(unset)} unset: a corrupted checkpoint, or a TrainConfig "
                             "not resolved (tfcharrnn.training.recipe.resolve)")
         self.check_model_fields()
 

@@ -1,6 +1,6 @@
 """Fine-tuning: a new run that starts from a trained model's weights, on other text.
 
-    from tfcharrnn.training import finetune
+    import tfcharrnn.training.finetune as finetune
     source = finetune.Source.load("runs/shakespeare")     # --finetune_from: a checkpoint or a run directory
     cfg = source.configure(cfg)                           # the model's shape from the checkpoint
     corpus, note = source.adapt(corpus, cfg)              # the new text in the model's vocabulary, extended

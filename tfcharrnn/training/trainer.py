@@ -29,12 +29,12 @@ import time
 
 import numpy as np
 
+import tfcharrnn.training.finetune as finetune
 import tfcharrnn.training.recipe as recipe
 import tfcharrnn.training.train_path as train_path
 from tfcharrnn.errors import RunFailed, UserError
 from tfcharrnn.training.config import TrainConfig, learning_rate
 from tfcharrnn.training.distribute import Distribution
-from tfcharrnn.training import finetune
 from tfcharrnn.training.state import RunArrays, TrainState, checkpoint_to_resume, restore_rng
 from tfcharrnn.training.stopping import StopFlag, stop_reason
 
