@@ -21,6 +21,7 @@ from tfcharrnn import data
 from tfcharrnn.errors import UserError
 from tfcharrnn.recurrence import Recurrence
 from tfcharrnn.training import Trainer, train
+from tfcharrnn.vocab import Vocabulary
 
 NEW = ("Q", "Z", "Þ", "þ")  # what the thorn text holds that the base model's text lacks, in code point order
 SHAPE = dict(batch_size=16, seq_length=64, sample_length=0)  # the base model's data shape, also every fine-tuning run's
@@ -55,6 +56,15 @@ def finetuned(tmp_path_factory, base, thorn_corpus):
     lines = []
     trainer = Trainer(finetune_config(base, thorn_corpus, tmp_path_factory.mktemp("ft"), quiet=False, tensorboard=True), log=lines.append)
     return trainer, trainer.run(), lines
+
+
+def test_ids_are_matched_by_character_never_by_position(thorn_text):
+    vocab, ids = data.encode_text(thorn_text)  # the text's own, sorted vocabulary
+    corpus = data.Corpus(vocab, *data.split_ids(ids, 0.1, 0.0), paths=[])
+    reversed_vocab = Vocabulary(vocab.chars[::-1])  # a model's: the same characters, another order
+    moved, dropped = data.in_vocabulary(corpus, reversed_vocab)
+    assert dropped == 0 and not np.array_equal(moved.train, corpus.train)
+    assert reversed_vocab.decode(moved.train) + reversed_vocab.decode(moved.val) == thorn_text
 
 
 def test_at_step_0_the_extended_model_predicts_the_old_characters_as_before(base, thorn_corpus, thorn_text, small_corpus, tmp_path):

@@ -64,18 +64,20 @@ class Trainer:
         self.cfg = cfg
         self.log = (lambda *a, **k: None) if cfg.quiet else (log or functools.partial(print, flush=True))
         restored = checkpoint_to_resume(cfg, self.log)  # None for a new run
+        # Where a fine-tuning run differs (tfcharrnn.training.finetune), here and in build_model: a new run whose shape,
+        # vocabulary and first weights come from a trained model. A resumed run reads its text in its checkpoint's vocabulary.
+        self.source, self.vocab_note, self.start_val_loss = None, "", None
+        if restored is not None:
+            cfg = finetune.resumed(cfg, restored)
+        elif cfg.finetune_from:
+            self.source = finetune.Source.load(cfg.finetune_from)
+            cfg = self.source.configure(cfg)  # a contradicting shape flag stops the run before the text is read
         if cfg.deterministic:
             tf.config.experimental.enable_op_determinism()
         self.corpus, self.prep_seconds = training_corpus(cfg)
-        # Where a fine-tuning run differs (tfcharrnn.training.finetune): a new run whose shape, vocabulary and first
-        # weights (in build_model) come from a trained model; a resumed run reads its text in its checkpoint's vocabulary.
-        self.source, self.vocab_note = None, ""
         if restored is not None:
-            cfg = finetune.resumed(cfg, restored)
             self.corpus = finetune.text_for_resume(restored, self.corpus, cfg)
-        elif cfg.finetune_from:
-            self.source = finetune.Source.load(cfg.finetune_from)
-            cfg = self.source.configure(cfg)
+        elif self.source is not None:
             self.corpus, self.vocab_note = self.source.adapt(self.corpus, cfg)
         self.vocab = self.corpus.vocab
         cfg, self.recipe = recipe.resolve(cfg, len(self.corpus.train), self.vocab.size)  # fields left None: the recipe's
