@@ -10,8 +10,12 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["tfcharrnn", "tfcharrnn.*"]),
-    package_data={"tfcharrnn": ["assets/*.txt"]},
+    # The web page's sources live in the checkout's web/ (beside its node_modules, which stay out);
+    # a wheel ships them as tfcharrnn/assets/web/, where tfcharrnn.web.page_dir() finds them.
+    packages=find_packages(include=["tfcharrnn", "tfcharrnn.*"]) + ["tfcharrnn.assets.web"],
+    package_dir={"tfcharrnn.assets.web": "web"},
+    package_data={"tfcharrnn": ["assets/*.txt"],
+                  "tfcharrnn.assets.web": ["index.html", "app.js", "sampler.js", "style.css", "package.json", "package-lock.json"]},
     install_requires=[
         "tensorflow>=2.21,<2.22",
         "keras>=3.15,<4",
@@ -24,7 +28,8 @@ setup(
         "keras-tuner[bayesian]>=1.4.8,<2",  # [bayesian]: scipy and scikit-learn, for sweep.py --search bayesian
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.100", "tensorflow-serving-api>=2.21,<2.22", "playwright>=1.40"],
+        # setuptools: tests/test_install.py builds the wheel without build isolation
+        "test": ["pytest>=8", "hypothesis>=6.100", "tensorflow-serving-api>=2.21,<2.22", "playwright>=1.40", "setuptools>=70.1"],
         "serving": ["tensorflow-serving-api>=2.19"],
         "bench": ["torch==2.13.0", "psutil"],
     },

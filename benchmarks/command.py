@@ -25,6 +25,7 @@ from benchmarks.report import machine_info, to_markdown, write
 from benchmarks.sections import DEFAULT_SECTIONS, SECTIONS, run_generate, run_peak, run_train
 from benchmarks.train_peers import FULL_TRAIN, TRAIN_PEERS
 from benchmarks.web import run_web
+from tfcharrnn import onednn
 from tfcharrnn.cli.flags import Parser, integer, number, number_list
 
 RUNNERS = {"peak": run_peak, "train": run_train, "generate": run_generate, "prep": run_prep, "quality-grid": run_quality_grid,
@@ -102,9 +103,11 @@ def main(argv=None):
     def log(msg):
         print(msg, flush=True)
 
+    onednn.apply(log=log)  # measured here, once, before any worker starts: the TensorFlow workers inherit the setting
     results = {"started": datetime.datetime.now().isoformat(timespec="seconds"), "command": " ".join(["python", "scripts/bench.py"] + (argv if argv is not None else sys.argv[1:])),
                "settings": {"quick": args.quick, "repeats": args.repeats, "seconds": args.seconds, "threads": args.threads, "sections": only},
                "machine": machine_info(args.threads), "load_before": [round(x, 2) for x in os.getloadavg()], "notes": []}
+    log(f"machine: {results['machine'].get('cpu', 'unknown CPU')}, {os.cpu_count()} cores; {results['machine']['onednn']}")
     t0 = time.perf_counter()
     _run_sections(args, only, results, log)
     results["load_after"] = [round(x, 2) for x in os.getloadavg()]

@@ -10,6 +10,8 @@ import json
 import os
 import platform
 
+from tfcharrnn import onednn
+
 
 def machine_info(threads) -> dict:
     info = {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count()}
@@ -37,6 +39,7 @@ def machine_info(threads) -> dict:
     except ImportError:
         pass
     info["threads"] = threads or "library defaults"
+    info["onednn"] = onednn.in_force()  # what every TensorFlow peer inherits, unless its name forces it (tfcharrnn-onednn-on/-off)
     return info
 
 
@@ -48,10 +51,10 @@ def _fmt(x, digits=0):
 
 def _header(results):
     m = results["machine"]
-    flags = ", ".join(f for f in m.get("flags", []) if f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16"))
+    flags = ", ".join(f for f in m.get("flags", []) if f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_bf16"))
     return ["## Performance", "",
             f"Measured {results['started']} on {m.get('cpu', 'unknown CPU')} ({m.get('cpu_count')} logical cores, "
-            f"{m.get('memory_gb', '?')} GB; {flags}), "
+            f"{m.get('memory_gb', '?')} GB; {flags}; {m.get('onednn', 'oneDNN not recorded')}), "
             f"TensorFlow {m.get('tensorflow', '-')}, Keras {m.get('keras', '-')}, PyTorch {m.get('torch', 'not installed')}; "
             f"threads: {m.get('threads')}. Load average before / after: {results['load_before']} / {results.get('load_after')}.",
             "",

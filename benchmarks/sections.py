@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from benchmarks.common import EMBEDDING, VOCAB_SIZE, median, torch_available
 from benchmarks.generate_peers import FULL_GEN, GEN_PEERS, QUICK_GEN
-from benchmarks.train_peers import FULL_TRAIN, QUICK_TRAIN, TFCHARRNN_PATHS, TRAIN_PEERS, matmul_params, train_flops_per_char
+from benchmarks.train_peers import FULL_TRAIN, ONEDNN_PEERS, QUICK_TRAIN, TFCHARRNN_PATHS, TRAIN_PEERS, matmul_params, train_flops_per_char
+from tfcharrnn import onednn
 from benchmarks.workers import Jobs, interleave
 
 SECTIONS = ("train", "peak", "generate", "prep", "quality-grid", "quality", "quantization", "web")
@@ -25,6 +26,8 @@ def _train_spec(peer):
     """The worker spec of a training peer other than PyTorch, or None."""
     if peer in TFCHARRNN_PATHS:
         return {"peer": "train-tfcharrnn", "path": TFCHARRNN_PATHS[peer]}
+    if peer in ONEDNN_PEERS:  # its own process: TensorFlow reads the variable once, at its import
+        return {"peer": "train-tfcharrnn", "path": None, "env": {onednn.VARIABLE: ONEDNN_PEERS[peer]}, "process": peer}
     if peer == "keras-fit":
         return {"peer": "train-keras-fit"}
     return None
@@ -70,7 +73,10 @@ def _train_entry(config, rounds, info, labels):
         threads = info.get(name, {})
         label = labels[name]
         if name == "tfcharrnn":
-            label = f"tfcharrnn Trainer (the default: path {threads.get('path', '?')})"
+            state = {True: "on", False: "off"}.get(threads.get("onednn"), "?")
+            label = f"tfcharrnn Trainer (the default: path {threads.get('path', '?')}, oneDNN {state})"
+        elif name in ONEDNN_PEERS:
+            label = f"{label}: path {threads.get('path', '?')}"
         if name == "torch-1t":
             label = f"PyTorch nn.{kind.upper()} + Adam, 1 thread"
         elif name == "torch":

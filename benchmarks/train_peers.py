@@ -3,7 +3,9 @@
     python scripts/bench.py --only train,peak [--configs small] [--train-peers tfcharrnn,torch]
 
   TfcharrnnTrain   tfcharrnn's Trainer.train_step on the Trainer's own stream batches (the code
-                   path scripts/train.py runs), in the variants of TRAIN_PEERS
+                   path scripts/train.py runs), in the variants of TRAIN_PEERS; tfcharrnn-onednn-on
+                   and -off are the default (autotuned in their own setting) with TF_ENABLE_ONEDNN_OPTS
+                   forced in their worker process (ONEDNN_PEERS)
   KerasFitTrain    the TensorFlow text-generation tutorial: a subclassed model and model.fit
   TorchTrain       PyTorch nn.LSTM / nn.GRU with Adam, the same stream layout, state carried
   TfMatmulPeak, TorchMatmulPeak   this machine's float32 matmul rate (the table's "of peak")
@@ -37,8 +39,12 @@ TFCHARRNN_PATHS = {"tfcharrnn": None, **{f"tfcharrnn-{name}": name for name in P
                    # the names earlier runs used
                    "tfcharrnn-layergroups": "layer-groups", "tfcharrnn-1group": "whole-batch", "tfcharrnn-jit": "xla",
                    "tfcharrnn-bf16": "layer-groups-bf16"}
+# peer name -> the TF_ENABLE_ONEDNN_OPTS its worker process starts with (the trainer's default path otherwise)
+ONEDNN_PEERS = {"tfcharrnn-onednn-on": "1", "tfcharrnn-onednn-off": "0"}
 TRAIN_PEERS = {
     "tfcharrnn": "tfcharrnn Trainer (the default path)",
+    "tfcharrnn-onednn-on": "tfcharrnn Trainer, oneDNN forced on (TF_ENABLE_ONEDNN_OPTS=1)",
+    "tfcharrnn-onednn-off": "tfcharrnn Trainer, oneDNN forced off (TF_ENABLE_ONEDNN_OPTS=0)",
     **{f"tfcharrnn-{name}": f"tfcharrnn Trainer, path {name}" for name in PATH_NAMES},
     "tfcharrnn-layergroups": "tfcharrnn Trainer, path layer-groups (row groups inside each layer only)",
     "tfcharrnn-1group": "tfcharrnn Trainer, path whole-batch (one row group: no two loops side by side)",
@@ -82,7 +88,9 @@ class TfcharrnnTrain:
         self._new_epoch()
 
     def info(self):
-        return {"path": self.path}
+        from tfcharrnn import onednn
+
+        return {"path": self.path, "onednn": onednn.enabled()}
 
     def _new_epoch(self):
         self.it = self.tr.train_batches(self.epoch)  # as Trainer.run pulls them

@@ -30,6 +30,7 @@ import time
 from benchmarks.common import EMBEDDING, ROOT, child_env, set_threads, timed, tiny_shakespeare
 from benchmarks.generate_peers import TfGenerate, TorchGenerate
 from benchmarks.train_peers import KerasFitTrain, TfcharrnnTrain, TfMatmulPeak, TorchMatmulPeak, TorchTrain
+from tfcharrnn import onednn
 
 # =============================================================================================
 # worker side
@@ -167,8 +168,12 @@ def worker_main(threads):
 
 
 class Worker:
-    def __init__(self, name, threads, log_dir):
-        env = child_env(TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+    def __init__(self, name, threads, log_dir, env=None):
+        """``env``: variables this worker starts with (a peer that forces TF_ENABLE_ONEDNN_OPTS: the user's, not tfcharrnn's)."""
+        extra = env or {}
+        env = child_env(TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1", **extra)
+        if onednn.VARIABLE in extra:
+            env.pop(onednn.SET_BY_US, None)
         self.name = name
         self.log_path = os.path.join(log_dir, f"worker-{name}.log")
         self.log = open(self.log_path, "w")
@@ -207,14 +212,15 @@ class Worker:
 
 class Jobs:
     """Peers by name, each set up in a worker process ({name: spec}; spec["process"] groups several
-    peers into one process, spec["threads"] overrides the thread count), measured by name."""
+    peers into one process, spec["threads"] overrides the thread count, spec["env"] adds to the
+    process's environment), measured by name."""
 
     def __init__(self, jobs, threads, log_dir, notes):
         self.workers, self.where, self.info = {}, {}, {}
         for name, spec in jobs.items():
             key = spec.get("process", name)
             if key not in self.workers:
-                self.workers[key] = Worker(key, spec.get("threads", threads), log_dir)
+                self.workers[key] = Worker(key, spec.get("threads", threads), log_dir, spec.get("env"))
             self.where[name] = key
         for name, spec in jobs.items():  # every process builds and warms up its peers at once
             self.workers[self.where[name]].send(op="setup", name=name, spec=spec, warmup_s=spec.get("warmup_s", 1.0))

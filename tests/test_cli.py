@@ -1,29 +1,47 @@
 """The command-line tools end to end, in fresh processes, on a slice of Tiny Shakespeare."""
 
+import glob
 import os
+import re
+import shutil
 import subprocess
 import sys
 
 import pytest
 
+from tfcharrnn.errors import UserError
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run(script, *args, timeout=300):
+# A name that runs commands if a path is ever pasted into a shell: each would create a pwned* file in
+# the working directory. The corpus, the run directory and the exports of these tests live under it.
+SHELL_NAME = "it's \"odd\" $(touch pwned1); touch pwned2 `touch pwned3` >pwned4 &"
+
+
+def run(script, *args, timeout=300, cwd=ROOT, **env_vars):
+    """scripts/SCRIPT with ARGS in a fresh process; env_vars set (a value None: unset) in its environment."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env.update(env_vars)
+    env = {k: v for k, v in env.items() if v is not None}
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", script), *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
     return proc
 
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, small_corpus):
-    run_dir = tmp_path_factory.mktemp("cli_run")
-    proc = run("train.py", "--train_data", small_corpus, "--hidden_size", 32, "--num_layers", 2, "--batch_size", 8,
+    """A run trained by scripts/train.py on a corpus and into a run directory whose paths hold SHELL_NAME."""
+    odd = tmp_path_factory.mktemp("cli") / SHELL_NAME
+    odd.mkdir()
+    corpus = odd / f"{SHELL_NAME}.txt"
+    shutil.copyfile(small_corpus, corpus)
+    run_dir = odd / f"cv {SHELL_NAME}"
+    proc = run("train.py", "--train_data", corpus, "--hidden_size", 32, "--num_layers", 2, "--batch_size", 8,
                "--seq_length", 32, "--max_steps", 40, "--iters_to_report", 10, "--eval_val_every", 20,
-               "--sample_every", 20, "--sample_length", 40, "--checkpoint_dir", run_dir)
+               "--sample_every", 20, "--sample_length", 40, "--checkpoint_dir", run_dir, cwd=odd.parent)
     assert proc.returncode == 0, proc.stderr
-    return run_dir, proc
+    return str(run_dir), proc
 
 
 def test_train_reports_and_checkpoints(trained_run):
@@ -36,13 +54,21 @@ def test_train_reports_and_checkpoints(trained_run):
     assert "Traceback" not in proc.stderr
 
 
-def test_sample_same_seed_same_text(trained_run):
+TF_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\])")
+
+
+def test_sample_same_seed_same_text_and_tensorflow_start_up_lines_only_when_asked_for(trained_run):
+    """The same command twice: the same text. TF_CPP_MIN_LOG_LEVEL=0 makes TensorFlow log at start-up on
+    any machine: those lines reach stderr with TFCHARRNN_TF_LOGS=1 and are filtered out without it."""
     run_dir, _ = trained_run
-    a = run("sample.py", run_dir, "--length", 80, "--seed", 5, "--prime", "ROMEO:", "--temperature", 0.8)
-    b = run("sample.py", run_dir, "--length", 80, "--seed", 5, "--prime", "ROMEO:", "--temperature", 0.8)
-    assert a.returncode == 0, a.stderr
+    args = ("sample.py", run_dir, "--length", 80, "--seed", 5, "--prime", "ROMEO:", "--temperature", 0.8)
+    a = run(*args, TF_CPP_MIN_LOG_LEVEL="0", TFCHARRNN_TF_LOGS="1")
+    b = run(*args, TF_CPP_MIN_LOG_LEVEL="0", TFCHARRNN_TF_LOGS=None)
+    assert a.returncode == b.returncode == 0, a.stderr + b.stderr
     assert a.stdout == b.stdout and a.stdout.startswith("ROMEO:")
     assert len(a.stdout.rstrip("\n")) >= 80
+    assert [line for line in a.stderr.splitlines() if TF_LOG_LINE.match(line)], a.stderr[-2000:]
+    assert not [line for line in b.stderr.splitlines() if TF_LOG_LINE.match(line)], b.stderr[-2000:]
 
 
 def test_sample_strategies_and_batches(trained_run):
@@ -75,6 +101,24 @@ def test_sample_bad_input_is_one_line(trained_run, args, message):
     assert p.returncode == 2
     lines = [line for line in p.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], p.stderr
+
+
+def test_paths_with_shell_characters_work_end_to_end_and_run_nothing(trained_run, tmp_path):
+    """The corpus and run directory of trained_run (trained and sampled by the tests above), and here an
+    export and its .tflite, all under SHELL_NAME: every tool takes them as they are (they are never
+    pasted into a shell command), and none of the commands hidden in the name ever ran."""
+    run_dir, _ = trained_run
+    odd = os.path.dirname(run_dir)
+    base = os.path.join(odd, f"models {SHELL_NAME}")
+    exported = run("export.py", run_dir, "--name", "odd", "--base_dir", base, "--no_warmup", cwd=odd)
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    tflite = os.path.join(base, "odd", "1", "assets.extra", "odd.tflite")
+    assert f"TFLite:     {tflite}" in exported.stdout
+    from_tflite = run("sample.py", tflite, "--length", 40, "--seed", 3, "--prime", "ROMEO:", cwd=odd)
+    assert from_tflite.returncode == 0, from_tflite.stderr
+    assert from_tflite.stdout.startswith("ROMEO:") and len(from_tflite.stdout) == len("ROMEO:") + 40 + 1
+    ran = [p for d in (os.path.dirname(odd), odd, ROOT) for p in glob.glob(os.path.join(glob.escape(d), "pwned*"))]
+    assert ran == []
 
 
 @pytest.mark.parametrize(
@@ -123,3 +167,87 @@ def test_a_stop_flag_replaces_the_default_budget(argv, epochs, minutes):
     cfg = train_config(train_parser().parse_args(argv))
     cfg.validate()
     assert (cfg.epoch_limit, cfg.minutes_limit) == (epochs, minutes)
+
+
+# --- --length 0: an empty sample, exit 0 --------------------------------------------------------
+
+
+def test_length_zero_is_an_empty_sample_from_a_checkpoint(tiny_checkpoint, capsys):
+    from tfcharrnn.checkpoint import load_checkpoint
+    from tfcharrnn.cli.sample import main as sample_main
+    from tfcharrnn.sampling import Generator
+
+    ckpt = load_checkpoint(tiny_checkpoint, with_optimizer=False)
+    assert Generator(ckpt.model, ckpt.vocab).sample_text("", 0, seed=3, num_samples=2) == ["", ""]
+    assert sample_main([tiny_checkpoint, "--length", "0", "--prime", "ROMEO:"]) == 0
+    assert capsys.readouterr().out == "ROMEO:\n"  # the prime, then nothing
+    assert sample_main([tiny_checkpoint, "--length", "0", "--num_samples", "2", "--print_prime", "false"]) == 0
+    assert capsys.readouterr().out == "==== sample 1 (seed 123) ====\n\n==== sample 2 (seed 124) ====\n\n"
+    with pytest.raises(UserError, match="never saw"):  # the prime is still checked
+        sample_main([tiny_checkpoint, "--length", "0", "--prime", "\u2603"])
+
+
+def test_length_zero_is_an_empty_sample_from_a_tflite(tiny_saved_model):
+    """scripts/sample.py itself (a process: exit status and stdout) on the exported .tflite."""
+    script = os.path.join(ROOT, "scripts", "sample.py")
+    proc = subprocess.run([sys.executable, script, tiny_saved_model["tflite"], "--length", "0", "--prime", "ROMEO:"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout == "ROMEO:\n"
+    proc = subprocess.run([sys.executable, script, tiny_saved_model["tflite"], "--length", "0", "--num_samples", "2"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout == "==== sample 1 (seed 123) ====\n\n==== sample 2 (seed 124) ====\n\n"
+
+
+# --- the filter of TensorFlow's log lines ---------------------------------------------------------
+
+FILTER_PROGRAM = r"""
+import os, sys, traceback, warnings
+sys.path.insert(0, sys.argv[1])
+from tfcharrnn.errors import run_cli
+
+TF = [b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+      b"I0000 00:00:1796328368.533458    8008 port.cc:153] oneDNN custom operations are on.",
+      b"E0000 00:00:1796328373.725625    8008 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)",
+      b"W0000 00:00:1796328373.725625    8008 gpu_device.cc:2342] Cannot dlopen some GPU libraries."]
+OURS = ["note: --seq_length 64 differs from the checkpoint's 100; the data position restarts at the epoch start",
+        "I0 is a line of ours that starts like a log line", "E: ours too", "WARNING: ours, not absl's"]
+
+def main(argv):
+    for tf_line, ours in zip(TF, OURS):
+        os.write(2, tf_line + b"\n")  # from C++: straight to file descriptor 2
+        print(ours, file=sys.stderr, flush=True)
+    warnings.warn("a Python warning")
+    sys.stderr.flush()
+    try:
+        raise ValueError("caught and printed")
+    except ValueError:
+        traceback.print_exc()
+    sys.stderr.flush()
+    os.write(2, TF[1])  # a last line without its newline
+    raise RuntimeError("a bug: the traceback must reach the user")
+
+run_cli(main)
+"""
+
+
+@pytest.mark.parametrize("shown", [False, True])
+def test_the_log_filter_never_eats_our_lines_or_a_traceback(shown):
+    """run_cli's filter drops exactly TensorFlow's log lines written to file descriptor 2; our own lines, a
+    Python warning and tracebacks (printed while it runs, or on the way out) all reach the user, in order."""
+    env = dict(os.environ)
+    env.pop("TFCHARRNN_TF_LOGS", None)
+    if shown:
+        env["TFCHARRNN_TF_LOGS"] = "1"
+    proc = subprocess.run([sys.executable, "-c", FILTER_PROGRAM, ROOT], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    ours = [line for line in lines if not TF_LOG_LINE.match(line)]
+    assert [line for line in ours if line.startswith(("note:", "I0 ", "E: ", "WARNING: ours"))] == [
+        "note: --seq_length 64 differs from the checkpoint's 100; the data position restarts at the epoch start",
+        "I0 is a line of ours that starts like a log line", "E: ours too", "WARNING: ours, not absl's"]
+    assert any("UserWarning: a Python warning" in line for line in ours)
+    text = "\n".join(ours)
+    assert text.index("ValueError: caught and printed") < text.index("RuntimeError: a bug: the traceback must reach the user")
+    assert proc.stderr.count("Traceback (most recent call last):") == 2  # unfiltered, the first may follow the last TF line
+    assert len(lines) - len(ours) == (5 if shown else 0), proc.stderr

@@ -136,6 +136,28 @@ def test_cache_is_reused_and_invalidated(tmp_path, monkeypatch):
     assert v3.chars == ("q", "x", "y", "z")
 
 
+def test_a_pickled_cache_file_is_never_unpickled(tmp_path, monkeypatch):
+    """The cached ids replaced by a pickled object whose loading creates a marker file: the next load
+    runs nothing, ignores the file as damaged and rebuilds the ids from the text (a cache is an
+    optimisation, so a bad one costs a re-read, not the run)."""
+    from helpers.pickles import hostile_array
+
+    monkeypatch.setenv("TFCHARRNN_CACHE", str(tmp_path / "cache"))
+    marker = tmp_path / "executed"
+    f = tmp_path / "text.txt"
+    f.write_text("to be or not to be, that is the question\n" * 40)
+    first = data.load_corpus(str(f), val_frac=0.0)
+    [ids_path] = (tmp_path / "cache").glob("*.ids.npy")
+    np.save(ids_path, hostile_array(marker), allow_pickle=True)
+    again = data.load_corpus(str(f), val_frac=0.0)
+    assert not marker.exists()
+    np.testing.assert_array_equal(again.train, first.train)
+    assert np.load(ids_path, allow_pickle=False).dtype == first.train.dtype  # rewritten with plain ids
+    np.save(ids_path, hostile_array(marker), allow_pickle=True)
+    np.load(ids_path, allow_pickle=True)  # the payload is live: a loader that unpickles runs it
+    assert marker.exists()
+
+
 @pytest.mark.parametrize(
     "setup, message",
     [

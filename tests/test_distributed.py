@@ -8,7 +8,10 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
+
+from tfcharrnn.errors import UserError
 
 HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers", "dist_worker.py")
 
@@ -30,17 +33,40 @@ def free_ports(n):
     return ports
 
 
-@pytest.mark.parametrize("layout, extra", [("stream", []), ("windows", []), ("stream", ["regularised"])])
-def test_mirrored_matches_one_device(small_corpus, tmp_path, layout, extra):
-    proc = subprocess.run([sys.executable, HELPER, "mirrored", small_corpus, str(tmp_path), layout, *extra], capture_output=True, text=True, timeout=300)
+def losses(run_dir):
+    return [r["loss"] for r in map(json.loads, open(os.path.join(run_dir, "metrics.jsonl"))) if r["kind"] == "train"]
+
+
+@pytest.mark.parametrize("layout, grad_clip, extra", [("stream", 1e3, []), ("windows", 0.05, []), ("stream", 1e3, ["regularised"])])
+def test_mirrored_steps_equal_one_device(small_corpus, tmp_path, layout, grad_clip, extra):
+    """Plain SGD at a constant rate (the helper builds it where the trainer builds Adam), so each step
+    moves the weights by lr x the clipped global gradient: the steps of two replicas must equal one
+    device's. Adam would hide a gradient scaled by a constant (a missing division by the number of
+    replicas, an average in place of a sum). grad_clip 1e3 never clips; 0.05 clips every step, so the
+    clip must act on the summed global gradient (per-replica clipping moves the weights differently)."""
+    proc = subprocess.run([sys.executable, HELPER, "mirrored", small_corpus, str(tmp_path), layout, str(grad_clip), *extra],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = result_of(proc.stdout)
     assert out["default"]["replicas"] == 1 and out["mirrored"]["replicas"] == 2
-    one, two = out["default"]["losses"], out["mirrored"]["losses"]
-    assert len(one) == len(two) == 12
-    for a, b in zip(one, two):
-        assert a == pytest.approx(b, abs=1e-4)
-    assert out["default"]["val"] == pytest.approx(out["mirrored"]["val"], abs=1e-4)
+    one, two = (np.load(tmp_path / name / "steps.npz") for name in ("default", "mirrored"))
+    assert sorted(one.files) == sorted(two.files) and out["default"]["steps"] == out["mirrored"]["steps"] == 6
+    lr, norms = 0.5, np.zeros(6)
+    for name in one.files:
+        np.testing.assert_array_equal(one[name][0], two[name][0], err_msg=name)  # the same seed, the same model
+        d1, d2 = np.diff(one[name], axis=0), np.diff(two[name], axis=0)  # (steps, ...) what each step did
+        # a step is a difference of two weights: it carries their rounding, a few float32 ulps of the largest weight
+        atol = 1e-4 * np.abs(d1).max() + 4 * np.spacing(np.abs(one[name]).max())
+        np.testing.assert_allclose(d2, d1, rtol=1e-4, atol=atol, err_msg=name)
+        norms += (d1.reshape(6, -1) ** 2).sum(axis=1)
+    norms = np.sqrt(norms) / lr  # each step's global gradient norm after clipping
+    if extra:
+        assert norms.min() > 0  # weight decay moves the weights too: no norm to check
+    elif grad_clip < 1:
+        np.testing.assert_allclose(norms, grad_clip, rtol=1e-4)  # every step clipped
+    else:
+        assert 0.05 < norms.min() and norms.max() < grad_clip, norms  # real gradients, never clipped
+    np.testing.assert_allclose(losses(tmp_path / "mirrored"), losses(tmp_path / "default"), atol=1e-4)
 
 
 def start_workers(corpus, run_dir, steps, ports, resume=False):
@@ -114,9 +140,17 @@ def test_two_workers_train_checkpoint_fail_clearly_and_resume(small_corpus, tmp_
 
 def test_multiworker_without_tf_config_is_a_clear_error(small_corpus, tmp_path, monkeypatch):
     from conftest import tiny_config
-    from tfcharrnn.errors import UserError
     from tfcharrnn.training import Trainer
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(UserError, match="TF_CONFIG"):
         Trainer(tiny_config(small_corpus, tmp_path, strategy="multiworker"))
+
+
+def test_strategy_tpu_without_a_tpu_is_a_clear_error(monkeypatch):
+    """TPUStrategy itself cannot run on these machines (no TPU): what can is the error a machine without one gets."""
+    from tfcharrnn.training import make_strategy
+
+    monkeypatch.delenv("TPU_NAME", raising=False)
+    with pytest.raises(UserError, match=r"--strategy tpu: no TPU found \(.*\); run on a TPU VM or pick another strategy"):
+        make_strategy("tpu")

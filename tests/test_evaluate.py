@@ -8,14 +8,13 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-tf = pytest.importorskip("tensorflow")
-
-from conftest import tiny_config  # noqa: E402
-from tfcharrnn import evaluate as ev  # noqa: E402
-from tfcharrnn.checkpoint import load_checkpoint  # noqa: E402
-from tfcharrnn.cli import evaluate as cli  # noqa: E402
-from tfcharrnn.errors import UserError  # noqa: E402
+from conftest import tiny_config
+from tfcharrnn import evaluate as ev
+from tfcharrnn.checkpoint import load_checkpoint
+from tfcharrnn.cli import evaluate as cli
+from tfcharrnn.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

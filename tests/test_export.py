@@ -29,22 +29,21 @@ from http.server import ThreadingHTTPServer
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-tf = pytest.importorskip("tensorflow")
-
-from tfcharrnn import export as export_lib  # noqa: E402
-from tfcharrnn.config import ModelConfig  # noqa: E402
-from tfcharrnn.errors import UserError  # noqa: E402
-from tfcharrnn.model import CharRNN  # noqa: E402
-from tfcharrnn.sampling import Generator  # noqa: E402
-from tfcharrnn.vocab import Vocabulary  # noqa: E402
+from tfcharrnn import export as export_lib
+from tfcharrnn.config import ModelConfig
+from tfcharrnn.errors import UserError
+from tfcharrnn.model import CharRNN
+from tfcharrnn.sampling import Generator
+from tfcharrnn.vocab import Vocabulary
+from conftest import SHAKESPEARE  # the ../shared copy, else the bundled one
+from helpers.serving_double import RestHandlerTestDouble as _TestDoubleRestHandler
+from helpers.serving_double import ServingTestDouble
+from helpers.serving_double import grpc_servicer_test_double as _test_double_grpc_servicer
+from helpers.serving_double import signature_defs as _signature_defs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-from conftest import SHAKESPEARE  # noqa: E402  (../shared copy, else the bundled one)
-from helpers.serving_double import RestHandlerTestDouble as _TestDoubleRestHandler  # noqa: E402
-from helpers.serving_double import ServingTestDouble  # noqa: E402
-from helpers.serving_double import grpc_servicer_test_double as _test_double_grpc_servicer  # noqa: E402
-from helpers.serving_double import signature_defs as _signature_defs  # noqa: E402
 
 
 def _load_script(name):
@@ -155,7 +154,6 @@ def test_layout_is_what_tf_serving_loads(exported):
 
 
 def test_tflite_written_inside_the_version_unless_disabled(exported):
-    pytest.importorskip("tfcharrnn.tflite_export")
     assert exported["tflite"] == os.path.join(exported["path"], "assets.extra", "tiny.tflite")
     assert os.path.getsize(exported["tflite"]) > 1000
     assert exported["tflite_info"]["path"] == exported["tflite"]  # paths name the final place, not the temp dir
@@ -491,6 +489,15 @@ def test_bad_version(ckpt, tmp_path):
         export_lib.export_saved_model(ckpt.model, ckpt.vocab, "m", version=0, base_dir=str(tmp_path), tflite=False)
 
 
+def test_an_unknown_quantize_is_refused_before_anything_is_written(tiny_checkpoint, tmp_path):
+    from tfcharrnn.errors import UserError
+    from tfcharrnn.export import export_checkpoint
+
+    with pytest.raises(UserError, match="--quantize 'int4' is not known"):
+        export_checkpoint(tiny_checkpoint, "q", base_dir=str(tmp_path), quantize="int4", warmup=False)
+    assert not os.path.exists(tmp_path / "q")  # refused before the version directory was even made
+
+
 def test_cli_exports_and_refuses_to_overwrite(trained, tmp_path, capsys):
     script = _load_script("export")
     args = [trained, "--name", "cli", "--base_dir", str(tmp_path), "--no_tflite", "--no_warmup"]
@@ -517,8 +524,7 @@ def test_cli_errors_are_one_line(tmp_path):
 
 def _saved_model_cli():
     path = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
-    if not os.path.exists(path):
-        pytest.skip("saved_model_cli is not installed beside this Python")
+    assert os.path.exists(path), f"{path} is missing: the tensorflow package installs it beside the interpreter"
     return path
 
 
@@ -630,7 +636,6 @@ def test_fresh_process_without_tfcharrnn_generates_the_same_text(exported, gener
 
 @pytest.fixture(scope="session")
 def double(exported):
-    pytest.importorskip("tensorflow_serving")
     return ServingTestDouble(exported["path"], "tiny")
 
 

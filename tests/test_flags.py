@@ -246,8 +246,9 @@ def test_the_checker_finds_a_wrong_table(tmp_path, old, new, problem):
 def test_normalised_defaults():
     p = flags.train_parser()
     by_name = {a.option_strings[0]: a for a in p._actions if a.option_strings}
-    assert default_matches(by_name["--max_epochs"], "10 (none with `--time_budget`)")
-    assert not default_matches(by_name["--max_epochs"], "0")
+    assert default_matches(by_name["--time_budget"], "12 (none with another stop flag)")
+    assert not default_matches(by_name["--time_budget"], "0") and not default_matches(by_name["--max_epochs"], "10")
+    assert default_matches(by_name["--hidden_size"], "recipe") and not default_matches(by_name["--hidden_size"], "256")
     assert default_matches(by_name["--learning_rate"], "5e-3") and default_matches(by_name["--stride"], "0 (= seq_length)")
     assert default_matches(by_name["--train_data"], "bundled Tiny Shakespeare") and not default_matches(by_name["--train_data"], "5")
     assert default_matches(by_name["--resume"], "off") and default_matches(by_name["--tensorboard"], "true")

@@ -207,3 +207,23 @@ def test_temperature_zero_is_greedy_and_bad_values_are_user_errors(letters):
     with pytest.raises(UserError, match=f"is {MAX_STOP_CHARS + 1} characters long; a stop string is at most {MAX_STOP_CHARS}"):
         letters.sample("abc", 5, stop=["a" * (MAX_STOP_CHARS + 1)])
     assert letters.sample("abc", 5, stop=["a" * MAX_STOP_CHARS, ""])[0].new_chars == 5  # at the cap is fine; "" is no stop
+
+
+def test_the_command_line_sampler_generates_inside_one_compiled_function(tiny_checkpoint, monkeypatch, capsys):
+    """scripts/sample.py on a checkpoint: the model's step is called from Python only while the loop is
+    traced, the same few times for 5 characters as for 300; a Python loop over the characters (or the
+    loop run eagerly) would call it once per character."""
+    from tfcharrnn.cli.sample import main
+    from tfcharrnn.model import Stepper
+
+    calls = []
+    step = Stepper.__call__
+    monkeypatch.setattr(Stepper, "__call__", lambda self, *args: calls.append(1) or step(self, *args))
+    counts = {}
+    for length in (5, 300):
+        calls.clear()
+        assert main([tiny_checkpoint, "--length", str(length), "--num_samples", "2", "--prime", "ROMEO:"]) == 0
+        counts[length] = len(calls)
+    out = capsys.readouterr().out
+    assert out.count("==== sample") == 4 and len(out) > 2 * 300
+    assert 0 < counts[5] == counts[300] < 20, counts

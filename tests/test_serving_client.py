@@ -17,9 +17,7 @@ import textwrap
 
 import pytest
 
-pytest.importorskip("tensorflow_serving")
-
-from helpers.serving_double import ServingTestDouble, grpc_server, rest_server  # noqa: E402
+from helpers.serving_double import ServingTestDouble, grpc_server, rest_server
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLIENT = os.path.join(REPO, "scripts", "serving_client.py")

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-tf = pytest.importorskip("tensorflow")
+import tensorflow as tf
 
 DTYPES = {"prompt": tf.string, "max_new_chars": tf.int32, "temperature": tf.float32, "top_k": tf.int32, "top_p": tf.float32, "seed": tf.int64}
 

@@ -6,12 +6,10 @@ import os
 
 import pytest
 
-pytest.importorskip("keras_tuner")
-
-from conftest import tiny_config  # noqa: E402
-from tfcharrnn import sweep  # noqa: E402
-from tfcharrnn.cli import sweep as cli  # noqa: E402
-from tfcharrnn.errors import UserError  # noqa: E402
+from conftest import tiny_config
+from tfcharrnn import sweep
+from tfcharrnn.cli import sweep as cli
+from tfcharrnn.errors import UserError
 
 TINY = dict(max_steps=3, hidden_size=16, num_layers=1, embedding_size=8, sample_length=0)
 

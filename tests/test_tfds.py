@@ -14,12 +14,12 @@ import socket
 import numpy as np
 import pytest
 
-from conftest import SHAKESPEARE, tiny_config
+from conftest import tiny_config
+from tfcharrnn import tfds_source
+from tfcharrnn.data import BUNDLED
+from tfcharrnn.errors import UserError
 
-pytest.importorskip("tensorflow_datasets")
-
-from tfcharrnn import tfds_source  # noqa: E402
-from tfcharrnn.errors import UserError  # noqa: E402
+SHAKESPEARE = BUNDLED  # the package's copy: the very file TFDS registers (checked below)
 
 REGISTERED_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 
@@ -41,8 +41,7 @@ def source_text():
     import hashlib
 
     with open(SHAKESPEARE, "rb") as f:
-        if hashlib.sha256(f.read()).hexdigest() != REGISTERED_SHA256:
-            pytest.skip("the local Tiny Shakespeare is not the file TFDS registers")
+        assert hashlib.sha256(f.read()).hexdigest() == REGISTERED_SHA256, f"{SHAKESPEARE} is not the file TFDS registers"
     return text
 
 

@@ -13,24 +13,19 @@ import sys
 import textwrap
 import types
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-tf = pytest.importorskip("tensorflow")
-pytest.importorskip("ai_edge_litert")
-
-import keras  # noqa: E402
-
-from tfcharrnn import rng  # noqa: E402
-from benchmarks.litert import bench_tflite, quantization_report  # noqa: E402
-from tfcharrnn.config import ModelConfig  # noqa: E402
-from tfcharrnn.errors import UserError  # noqa: E402
-from tfcharrnn.litert_sampler import LiteRTModel, generate_ids, sample_text, vocab_json_path  # noqa: E402
-from tfcharrnn.model import CharRNN  # noqa: E402
-from tfcharrnn.sampling import Generator, pick  # noqa: E402
-from tfcharrnn.tflite_export import (  # noqa: E402
+from benchmarks.litert import bench_tflite, quantization_report
+from tfcharrnn import rng
+from tfcharrnn.config import ModelConfig
+from tfcharrnn.errors import UserError
+from tfcharrnn.litert_sampler import LiteRTModel, generate_ids, sample_text, vocab_json_path
+from tfcharrnn.model import CharRNN
+from tfcharrnn.sampling import Generator, pick
+from tfcharrnn.tflite_export import (
     VARIABLE_OPS,
     check_tflite,
     compare_step,
@@ -39,8 +34,10 @@ from tfcharrnn.tflite_export import (  # noqa: E402
     model_ops,
     tflite_functions,
 )
-from tfcharrnn.vocab import Vocabulary  # noqa: E402
-from helpers.stops import apply_stops, never_in  # noqa: E402
+from tfcharrnn.vocab import Vocabulary
+from helpers.stops import apply_stops, never_in
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -107,11 +104,10 @@ def test_weights_are_frozen_constants(trained):
     assert np.abs(logits).max() > 1e-3  # not all zero
 
 
-def test_check_rejects_a_model_without_the_right_weights(trained, tmp_path):
-    """check_tflite (run by every export) catches missing or wrong weights, whatever the cause."""
+def test_check_rejects_a_file_that_lost_its_weights(trained, tmp_path):
+    """check_tflite (run by every export) catches missing weights: the same three functions, saved from
+    a bare tf.Module holding the Keras model, convert without error but lose the weights (NaN or garbage)."""
     model, vocab = trained.model, trained.vocab
-    # 1. The known bad route: the same three functions, saved from a bare tf.Module holding the
-    #    Keras model, convert without error but lose the weights (NaN or garbage).
     module = tf.Module()
     module.model = model
     tf.saved_model.save(module, str(tmp_path / "bare"), signatures=tflite_functions(model, vocab))
@@ -124,12 +120,36 @@ def test_check_rejects_a_model_without_the_right_weights(trained, tmp_path):
     assert len(bare) < 4 * sum(int(np.prod(v.shape)) for v in model.weights)  # the weights are not in the file
     with pytest.raises(RuntimeError, match="variable ops|NaN|differ"):  # today: VAR_HANDLE / READ_VARIABLE left in
         check_tflite(bare, model, vocab)
-    # 2. Deterministic: a file converted from other weights is refused.
-    other = CharRNN(model.config)
-    for v in other.weights:
-        v.assign(np.random.default_rng(1).normal(size=v.shape).astype(np.float32))
+
+
+def test_check_rejects_a_file_converted_from_other_weights(trained):
+    model, vocab = trained.model, trained.vocab
     with pytest.raises(RuntimeError, match="differ|NaN"):
-        check_tflite(convert(other, vocab), model, vocab)
+        check_tflite(convert(random_weights(model.config), vocab), model, vocab)
+
+
+def random_weights(config, seed=1):
+    model = CharRNN(config)
+    for v in model.weights:
+        v.assign(np.random.default_rng(seed).normal(size=v.shape).astype(np.float32))
+    return model
+
+
+def test_every_export_checks_its_file(trained, tiny_checkpoint, tmp_path, monkeypatch):
+    """export_tflite and export_checkpoint run the check by default: when the converter's output
+    disagrees with the model (a file converted from other weights stands in for it), the export
+    fails and publishes nothing."""
+    from tfcharrnn import tflite_export
+    from tfcharrnn.export import export_checkpoint
+
+    wrong = convert(random_weights(trained.model.config), trained.vocab)
+    monkeypatch.setattr(tflite_export, "convert", lambda *args, **kwargs: wrong)
+    with pytest.raises(RuntimeError, match="logits differ"):
+        export_tflite(trained.model, trained.vocab, str(tmp_path / "lite" / "m.tflite"))
+    assert not (tmp_path / "lite").exists() or os.listdir(tmp_path / "lite") == []
+    with pytest.raises(RuntimeError, match="logits differ"):
+        export_checkpoint(tiny_checkpoint, "tiny", base_dir=str(tmp_path / "models"), warmup=False)
+    assert os.listdir(tmp_path / "models" / "tiny") == []  # no version, no temporary directory
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,15 +412,14 @@ def test_bad_files_are_user_errors(trained, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# SavedModel leg (tfcharrnn.export is written in parallel; skipped until it exists)
+# the SavedModel beside it
 
 
 def test_keras_savedmodel_tflite_identical(trained, tmp_path):
     """Greedy and seeded text: Keras Generator == SavedModel serving_default == .tflite beside it."""
-    export = pytest.importorskip("tfcharrnn.export")
-    if not hasattr(export, "export_saved_model"):
-        pytest.skip("tfcharrnn.export has no export_saved_model yet")
-    info = export.export_saved_model(trained.model, trained.vocab, "shakespeare", base_dir=str(tmp_path), warmup=False)
+    from tfcharrnn.export import export_saved_model
+
+    info = export_saved_model(trained.model, trained.vocab, "shakespeare", base_dir=str(tmp_path), warmup=False)
     assert info["tflite"] and os.path.isfile(info["tflite"]) and os.path.isfile(vocab_json_path(info["tflite"]))
     assert info["tflite_info"]["path"] == info["tflite"]
     lite = LiteRTModel(info["tflite"])
@@ -434,6 +453,25 @@ def test_dynamic_quantization_smaller_and_close(trained, tmp_path):
     assert by_ids["keras_loss"] == pytest.approx(report["keras_loss"]) and by_ids["none"]["loss"] == pytest.approx(report["none"]["loss"])
     lite = LiteRTModel(info["path"])
     assert len(sample_text(lite, "ROMEO:", 50, seed=1)[0]) == 50
+
+
+def test_export_cli_quantize_float16(tiny_checkpoint, tiny_saved_model, tmp_path, capsys):
+    from tfcharrnn.checkpoint import load_checkpoint
+    from tfcharrnn.cli.export import main as export_main
+    from tfcharrnn.litert_sampler import LiteRTModel, sample_text
+    from tfcharrnn.tflite_export import compare_step, rollout_ids
+
+    assert export_main([tiny_checkpoint, "--name", "half", "--base_dir", str(tmp_path), "--quantize", "float16", "--no_warmup"]) == 0
+    path = str(tmp_path / "half" / "1" / "assets.extra" / "half.tflite")
+    assert f"TFLite:     {path}" in capsys.readouterr().out
+    lite = LiteRTModel(path)
+    ckpt = load_checkpoint(tiny_checkpoint, with_optimizer=False)
+    half = [t for t in lite.interpreter.get_tensor_details() if t["dtype"] == np.float16]
+    assert sum(int(np.prod(t["shape"])) for t in half) >= 0.9 * ckpt.model.count_params()  # the weights are float16
+    assert os.path.getsize(path) < 0.75 * os.path.getsize(tiny_saved_model["tflite"])  # the float32 export of the same checkpoint
+    cmp = compare_step(ckpt.model, lite, rollout_ids(ckpt.vocab.size, 50, batch=2))
+    assert 0 < cmp["max_logit_diff"] < 0.05 * max(1.0, cmp["logit_scale"])  # rounded weights, close logits
+    assert len(sample_text(lite, "ROMEO:", 40, seed=1)[0]) == 40
 
 
 def test_bench_tflite_small(trained):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import types
@@ -370,23 +369,42 @@ def test_export_layout(models):
         assert "cdn." not in text and "https://" not in text.replace("https://www.npmjs.com/package/@litertjs/core", "")
 
 
-def test_export_without_runtime_fails_cleanly(models, tmp_path):
-    """No npm ci: one line naming the fix, exit 2, no traceback, nothing written."""
+def test_export_without_runtime_fails_cleanly(models, tmp_path, monkeypatch):
+    """No runtime where --litert_js / $TFCHARRNN_LITERT_JS points: one line naming the npm command, exit 2,
+    no traceback, nothing written. In a checkout the default is web/ (npm ci from its lock file)."""
     from tfcharrnn.errors import UserError
-    from tfcharrnn.web import PAGE_FILES, export_web_checkpoint
+    from tfcharrnn.web import export_web_checkpoint, install_command, pinned_versions, runtime_dir
 
-    bare = tmp_path / "web"
-    bare.mkdir()
-    for name in (*PAGE_FILES, "package.json", "package-lock.json"):
-        shutil.copy(os.path.join(REPO, "web", name), bare / name)
+    empty = tmp_path / "litert-js"
     base = tmp_path / "saved_models"
     proc = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "export.py"), models["gru"].checkpoint, "--name", "x",
-                           "--base_dir", str(base), "--web"], env={**_env(), "TFCHARRNN_WEB_DIR": str(bare)},
+                           "--base_dir", str(base), "--web"], env={**_env(), "TFCHARRNN_LITERT_JS": str(empty)},
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and lines[0].endswith("; run npm ci in " + str(bare) + "/"), proc.stderr
+    pins = " ".join(f"{name}@{version}" for name, version in pinned_versions().items())
+    assert len(lines) == 1 and lines[0].startswith("error: the LiteRT.js runtime is not installed in " + str(empty))
+    assert lines[0].endswith(f"; run: npm install --prefix {empty} {pins}"), proc.stderr
     assert "Traceback" not in proc.stderr
     assert not base.exists()
+    monkeypatch.delenv("TFCHARRNN_LITERT_JS", raising=False)
+    assert runtime_dir() == os.path.join(REPO, "web") and install_command(runtime_dir()).startswith("npm ci --prefix ")
     with pytest.raises(UserError, match="already exists"):  # and an existing folder is not replaced unasked
         export_web_checkpoint(models["gru"].checkpoint, models["gru"].web, "gru")
+
+
+def test_a_runtime_of_another_version_is_refused(tmp_path, monkeypatch):
+    """The page is tested with the pinned LiteRT.js only: any other version installed is an error naming the fix."""
+    from tfcharrnn.errors import UserError
+    from tfcharrnn.web import RUNTIME_FILES, check_runtime, pinned_versions
+
+    for rel in RUNTIME_FILES.values():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    for name, version in pinned_versions().items():
+        (tmp_path / "node_modules" / name / "package.json").write_text(json.dumps({"version": version}))
+    monkeypatch.setenv("TFCHARRNN_LITERT_JS", str(tmp_path))
+    assert check_runtime()["litert/core/index.js"] == str(tmp_path / "node_modules" / "@litertjs" / "core" / "dist" / "index.js")
+    (tmp_path / "node_modules" / "@litertjs" / "wasm-utils" / "package.json").write_text(json.dumps({"version": "2.6.0"}))
+    with pytest.raises(UserError, match=r"holds @litertjs/wasm-utils 2\.6\.0, but the page is tested with .*; run: npm install --prefix "):
+        check_runtime()

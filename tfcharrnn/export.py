@@ -149,12 +149,14 @@ def _write_tfrecords(path: str, records: list[bytes]) -> None:
 
 def export_saved_model(model, vocab, name: str, *, base_dir: str = "saved_models", version: int | None = None,
                        overwrite: bool = False, max_new_chars: int = MAX_NEW_CHARS, tflite: bool = True,
-                       quantize: str | None = None, warmup: bool = True, web: bool = False, source: str | None = None, log=None) -> dict:
+                       quantize: str | None = None, warmup: bool = True, web: bool = False, litert_js: str | None = None,
+                       source: str | None = None, log=None) -> dict:
     """Write ``base_dir/name/version/`` (see the module docstring); returns a summary dict.
 
     version None = one more than the highest existing version. An existing version directory is
     replaced only with overwrite=True (atomically: the old one is swapped out, then removed).
-    web=True also writes assets.extra/web/, the page that runs the .tflite in a browser (tfcharrnn.web).
+    web=True also writes assets.extra/web/, the page that runs the .tflite in a browser (tfcharrnn.web;
+    litert_js: where npm installed its runtime, see tfcharrnn.web.runtime_dir).
     Returns {"path", "version", "tflite" (path or None), "tflite_info", "signatures", "warmup", "web"}.
     """
     import tensorflow as tf
@@ -171,7 +173,7 @@ def export_saved_model(model, vocab, name: str, *, base_dir: str = "saved_models
     if web:
         from tfcharrnn.web import check_runtime
 
-        check_runtime()  # before any work: a missing runtime must not cost a whole export
+        check_runtime(litert_js)  # before any work: a missing runtime must not cost a whole export
     model_dir = os.path.join(base_dir, name)
     if version is None:
         version = next_version(model_dir)
@@ -192,7 +194,7 @@ def export_saved_model(model, vocab, name: str, *, base_dir: str = "saved_models
         if bad:  # a bug in tfcharrnn, not the user's: stop before anything is published
             raise RuntimeError(f"the exported graph holds ops TF Serving on a CPU cannot run: {bad}")
         log(f"SavedModel traced and written in {time.perf_counter() - t0:.1f}s")
-        written = _write_extras(os.path.join(tmp, EXTRA), module.keras_model(), vocab, name, tflite, quantize, warmup, web, log)
+        written = _write_extras(os.path.join(tmp, EXTRA), module.keras_model(), vocab, name, tflite, quantize, warmup, web, litert_js, log)
         meta = {"format": "tfcharrnn-saved-model", "name": name, "version": version, "source": source, "config": model.config.to_dict(),
                 "vocab_mode": vocab.mode, "vocab_size": vocab.size, "max_new_chars": max_new_chars, "signatures": list(SIGNATURES),
                 "tensorflow": tf.__version__, "tflite": os.path.basename(written["tflite"]) if written["tflite"] else None}
@@ -216,7 +218,7 @@ def export_saved_model(model, vocab, name: str, *, base_dir: str = "saved_models
             "warmup": moved(written["warmup"]), "web": moved(written["web"]), "max_new_chars": max_new_chars}
 
 
-def _write_extras(extra: str, model, vocab, name, tflite, quantize, warmup, web, log) -> dict:
+def _write_extras(extra: str, model, vocab, name, tflite, quantize, warmup, web, litert_js, log) -> dict:
     """assets.extra/ of a version being written: the vocabulary, the warm-up requests, the .tflite, the web page."""
     from tfcharrnn.files import atomic_write_bytes
 
@@ -235,7 +237,8 @@ def _write_extras(extra: str, model, vocab, name, tflite, quantize, warmup, web,
     if web:
         from tfcharrnn.web import export_web
 
-        written["web"] = export_web(model, vocab, os.path.join(extra, "web"), name=name, quantize=quantize, log=log)["path"]
+        written["web"] = export_web(model, vocab, os.path.join(extra, "web"), name=name, quantize=quantize,
+                                   litert_js=litert_js, log=log)["path"]
     return written
 
 

@@ -6,6 +6,8 @@
     logits, state = model(ids)                  # ids (B, T) int -> logits (B, T, V), state (B, S, H)
     logits, state = model(ids, state)           # carry the state on (truncated BPTT, prompts)
     logits, state = model.next(ids[:, 0], state)  # one step: (B,) -> (B, V): the sampling seam
+    model.save("m.keras"); keras.saving.load_model("m.keras")   # Keras' format too (importing this module
+                                                # registers CharRNN); tfcharrnn.checkpoint stays the default
 
 The recurrent state is one float tensor of shape (B, S, H), S = num_layers x (2 for LSTM's
 (h, c), 1 otherwise), layer-major: [h0, c0, h1, c1, ...]. One tensor is simple to carry in a
@@ -20,6 +22,7 @@ training passes `Recurrence.fused()` (same weights, same function, a faster grad
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -33,6 +36,7 @@ from tfcharrnn.recurrence import Recurrence  # noqa: E402
 _LAYERS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}
 
 
+@keras.saving.register_keras_serializable(package="tfcharrnn")
 class CharRNN(keras.Model):
     def __init__(self, config: ModelConfig, recurrence: Recurrence | None = None, **kwargs):
         kwargs.setdefault("name", "char_rnn")
@@ -55,6 +59,18 @@ class CharRNN(keras.Model):
         self.weight_drop_seed = keras.random.SeedGenerator(name="weight_drop_seed") if config.weight_drop else None
         self.recurrence = recurrence or Recurrence()  # runs the layers over whole sequences (call); `next` never uses it
         self(tf.zeros((1, 1), tf.int32), recurrence=Recurrence())  # create the variables now (the Keras layers build them), so weights can be loaded
+
+    # Keras conventions: for keras.saving, model.save("m.keras") and the tools built on them -------
+    def get_config(self) -> dict:
+        """The constructor's arguments as plain values (ModelConfig and Recurrence as dicts)."""
+        return {"name": self.name, "trainable": self.trainable, "config": self.config.to_dict(),
+                "recurrence": dataclasses.asdict(self.recurrence)}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "CharRNN":
+        kwargs = dict(config)
+        recurrence = kwargs.pop("recurrence", None)
+        return cls(ModelConfig.from_dict(kwargs.pop("config")), recurrence=Recurrence(**recurrence) if recurrence else None, **kwargs)
 
     # state helpers ----------------------------------------------------------------------
     def initial_state(self, batch_size) -> tf.Tensor:

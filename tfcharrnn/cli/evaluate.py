@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import os
 
+from tfcharrnn import onednn
 from tfcharrnn.cli.flags import evaluate_parser
 from tfcharrnn.errors import UserError, run_cli
 
 
 def main(argv=None) -> int:
     args = evaluate_parser().parse_args(argv)
+    onednn.apply()  # before TensorFlow's import
     from tfcharrnn.evaluate import evaluate_file, format_table
     from tfcharrnn.training import configure_devices
 

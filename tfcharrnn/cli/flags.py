@@ -181,6 +181,11 @@ def _train_optimisation(p, d):
     g.add_argument("--lr_decay_after", "--learning_rate_decay_after", dest="lr_decay_after", type=number, default=d.lr_decay_after, help="exp schedule: first epoch to decay")
     g.add_argument("--min_lr_frac", type=number, default=d.min_lr_frac, help="cosine schedule: final learning rate as a fraction")
     g.add_argument("--warmup_steps", type=integer, default=d.warmup_steps, help="linear warm-up steps")
+    from tfcharrnn.training.config import DEFAULT_ADAM_BETA2
+
+    beta2 = g.add_argument("--adam_beta2", type=number, default=d.adam_beta2,
+                           help=f"Adam's second-moment decay; default {DEFAULT_ADAM_BETA2:g} (learns faster than 0.999 in short runs), a resumed run's own")
+    beta2.doc_default = f"{DEFAULT_ADAM_BETA2:g} (resume: the checkpoint's)"
     decay = g.add_argument("--weight_decay", type=number, default=d.weight_decay,
                            help="decoupled weight decay (AdamW) per unit of learning rate; biases excluded; default: the recipe's")
     decay.doc_default = "recipe"
@@ -202,7 +207,8 @@ def _train_stopping(p, d):
     from tfcharrnn.training.config import DEFAULT_TIME_BUDGET
 
     g = p.add_argument_group("stopping")
-    g.add_argument("--max_epochs", type=number, default=d.max_epochs, help="stop after this many epochs (0 = no limit)")
+    epochs = g.add_argument("--max_epochs", type=number, default=d.max_epochs, help="stop after this many epochs (0 = no limit)")
+    epochs.doc_default = "none"
     g.add_argument("--max_steps", type=integer, default=d.max_steps, help="stop after this many steps (0 = no limit)")
     budget = g.add_argument("--time_budget", type=number, default=d.time_budget,
                             help=f"stop after this many minutes (0 = no limit); with no stop flag at all, {DEFAULT_TIME_BUDGET:g}")
@@ -304,7 +310,10 @@ def export_parser() -> argparse.ArgumentParser:
                    help="do not write assets.extra/tf_serving_warmup_requests (needs tensorflow-serving-api)")
     p.add_argument("--cpu", action="store_true", help="hide GPUs (the exported graph never needs one either way)")
     p.add_argument("--web", action="store_true", help="also write assets.extra/web/: a static page that runs the model in a browser "
-                                                  "(tfcharrnn.web; needs npm ci in web/)")
+                                                  "(tfcharrnn.web; needs the LiteRT.js runtime from npm, see --litert_js)")
+    p.add_argument("--litert_js", metavar="DIR", default=None,
+                   help="--web: the npm prefix holding node_modules/@litertjs (default: $TFCHARRNN_LITERT_JS, else web/ in a "
+                        "checkout, else ~/.cache/tfcharrnn/litert-js; a missing runtime's error names the npm command)")
     return p
 
 

@@ -9,7 +9,7 @@ A path ending in .tflite is sampled by tfcharrnn.litert_sampler (numpy + LiteRT 
 else is loaded as a checkpoint and sampled by tfcharrnn.sampling.Generator (TensorFlow). Both get
 the same checks (tfcharrnn.sample_settings) and the same seed gives the same text in both.
 `--length 0` is allowed on purpose: every sample is empty (the prime, when printed, stands alone)
-and the exit status is 0; the settings and the prime are still checked (tests/test_claims.py).
+and the exit status is 0; the settings and the prime are still checked (tests/test_cli.py).
 With --stop, each sample's end (stop string or length, and the characters generated) is reported
 on stderr, so stdout stays the text alone.
 Flags: tfcharrnn/cli/flags.py (docs/flags.md).
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sys
 
+from tfcharrnn import onednn
 from tfcharrnn.cli.flags import sample_parser
 from tfcharrnn.errors import run_cli
 from tfcharrnn.sample_settings import check_sample_settings, encode_stops
@@ -67,6 +68,7 @@ def _tflite_samples(args) -> list:
 
 
 def _checkpoint_samples(args) -> list:
+    onednn.apply()  # before TensorFlow's import
     from tfcharrnn.training import configure_devices
 
     configure_devices(cpu=args.cpu)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 
+from tfcharrnn import onednn
 from tfcharrnn.cli.flags import sweep_parser
 from tfcharrnn.errors import UserError, run_cli
 
 
 def main(argv=None) -> int:
     args = sweep_parser().parse_args(argv)
+    onednn.apply()  # before TensorFlow's import
     from tfcharrnn.sweep import SWEPT, SweepSpace, describe_trial, format_table, run_sweep
     from tfcharrnn.training import TrainConfig, configure_devices
 

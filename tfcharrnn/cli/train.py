@@ -10,6 +10,7 @@ Flags: tfcharrnn/cli/flags.py (docs/flags.md); the work: tfcharrnn.training.Trai
 
 from __future__ import annotations
 
+from tfcharrnn import onednn
 from tfcharrnn.cli.flags import train_parser
 from tfcharrnn.errors import run_cli
 
@@ -25,6 +26,7 @@ def train_config(args):
 
 def main(argv=None) -> int:
     args = train_parser().parse_args(argv)
+    onednn.apply()  # before TensorFlow's import
     from tfcharrnn.training import Trainer, configure_devices
 
     configure_devices(cpu=args.cpu, gpu=args.gpu)

@@ -23,6 +23,8 @@ from tfcharrnn.training.distribute import STRATEGIES
 
 LR_SCHEDULES = ("cosine", "exp", "constant")
 NEW_CHARS = ("extend", "error", "skip")
+# 0.99 (nanoGPT's) learns faster than Keras' 0.999 in these short runs (docs/performance.md, quality)
+DEFAULT_ADAM_BETA2 = 0.99
 DEFAULT_TIME_BUDGET = 12.0  # minutes, when no stop flag is given: well inside 15 minutes with start-up on 2 cores
 
 
@@ -55,6 +57,7 @@ class TrainConfig(ModelFields):
     warmup_steps: int = 0
     grad_clip: float = 5.0
     weight_decay: float | None = None  # decoupled (AdamW), on weight matrices and embeddings, not biases; None = the recipe's
+    adam_beta2: float | None = None  # Adam's second-moment decay; None: DEFAULT_ADAM_BETA2, or what a resumed checkpoint used
     train_path: str = "auto"  # how a step runs (tfcharrnn.training.train_path): auto = the fastest here, timed once and cached
     matmul_dtype: str = "float32"  # the fused loops' large matmuls: float32 (exact) | bfloat16 (opt-in, faster)
     # stopping
@@ -96,6 +99,8 @@ class TrainConfig(ModelFields):
             raise UserError(f"--learning_rate must be > 0, got {self.learning_rate}")
         if self.weight_decay is not None and not (0 <= self.weight_decay < 1):
             raise UserError(f"--weight_decay must be in [0, 1) (it is multiplied by the learning rate), got {self.weight_decay}")
+        if self.adam_beta2 is not None and not 0 < self.adam_beta2 < 1:
+            raise UserError(f"--adam_beta2 must be in (0, 1), got {self.adam_beta2}")
         if not self.grad_clip > 0:
             raise UserError(f"--grad_clip must be > 0, got {self.grad_clip}")
         if self.epoch_limit < 0 or self.minutes_limit < 0:

@@ -91,6 +91,20 @@ def checkpoint_to_resume(cfg, log):
     return restored
 
 
+def optimiser_defaults(cfg, restored):
+    """``cfg`` with Adam's beta2 decided when not given: a new run takes DEFAULT_ADAM_BETA2; a
+    resumed one keeps its checkpoint's (0.999, Keras' default, for checkpoints older than the
+    setting), so a resumed run continues the optimisation it started."""
+    from tfcharrnn.training.config import DEFAULT_ADAM_BETA2
+
+    if cfg.adam_beta2 is not None:
+        return cfg
+    beta2 = DEFAULT_ADAM_BETA2
+    if restored is not None:
+        beta2 = restored.train_state.get("train_config", {}).get("adam_beta2") or 0.999
+    return dataclasses.replace(cfg, adam_beta2=beta2)
+
+
 def restore_rng(model, rng: list) -> None:
     """Dropout / weight-drop streams continue where the checkpoint left them (checkpoints without
     them, or with streams of another shape, start afresh)."""

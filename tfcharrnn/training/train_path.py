@@ -28,9 +28,11 @@ where the batch is split. On a machine with one core the groups collapse to one.
 
 Timing, as cuDNN's and XLA's autotuners do: each candidate trains a scratch model of the run's
 shape on the run's first batch for a few steps, and the fastest is kept. The choice is cached per
-machine (CPU model and flags, cores, TensorFlow version; tfcharrnn.machine) and shape in
-CACHE_FILE under tfcharrnn.machine.cache_dir(), so later runs start at once; delete the file to
-measure again. A GPU, or several replicas, take the default path untimed.
+machine (CPU model and flags, cores, TensorFlow version, whether oneDNN runs: tfcharrnn.machine,
+tfcharrnn.onednn) and shape in CACHE_FILE under tfcharrnn.machine.cache_dir(), so later runs
+start at once, and a choice timed with oneDNN on is not reused with it off (or the reverse);
+delete the file to measure again. A GPU, or several replicas, take the default path untimed.
+The candidates are timed in this process, so under the oneDNN setting the run itself uses.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from tfcharrnn import machine
+from tfcharrnn import machine, onednn
 from tfcharrnn.errors import UserError
 from tfcharrnn.recurrence import Recurrence, default_row_groups, gpu_visible
 
@@ -142,11 +144,12 @@ class Choice:
     tuning_s: float = 0.0  # time the measurement took
 
     def describe(self) -> str:
+        """The start-up line: the path, how it was chosen, and the oneDNN setting in force."""
         if len(self.seconds) <= 1 and not self.cached:
-            return f"path {self.path.name}"
+            return f"path {self.path.name}; {onednn.in_force()}"
         timing = ", ".join(f"{name} {1000 * s:.1f} ms" for name, s in sorted(self.seconds.items(), key=lambda kv: kv[1]))
         how = "autotuned earlier on this machine, cached" if self.cached else f"autotuned in {self.tuning_s:.1f}s"
-        return f"path {self.path.name} ({how}: {timing} a step; --train_path NAME forces one)"
+        return f"path {self.path.name} ({how}: {timing} a step; --train_path NAME forces one); {onednn.in_force()}"
 
 
 def forced(cfg, dist) -> TrainPath | None:
@@ -240,9 +243,10 @@ class StepTimer:
 
 
 def machine_key() -> dict:
+    """What the step's speed depends on in the machine: a choice made under one oneDNN setting is not reused under another."""
     import tensorflow as tf
 
-    return {**machine.cpu_info(), "tensorflow": tf.__version__}
+    return {**machine.cpu_info(), "tensorflow": tf.__version__, "onednn": onednn.enabled()}
 
 
 def shape_key(cfg, model_config) -> dict:

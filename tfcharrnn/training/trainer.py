@@ -32,10 +32,11 @@ import numpy as np
 import tfcharrnn.training.finetune as finetune
 import tfcharrnn.training.recipe as recipe
 import tfcharrnn.training.train_path as train_path
+from tfcharrnn import onednn
 from tfcharrnn.errors import RunFailed, UserError
 from tfcharrnn.training.config import TrainConfig, learning_rate
 from tfcharrnn.training.distribute import Distribution
-from tfcharrnn.training.state import RunArrays, TrainState, checkpoint_to_resume, restore_rng
+from tfcharrnn.training.state import RunArrays, TrainState, checkpoint_to_resume, optimiser_defaults, restore_rng
 from tfcharrnn.training.stopping import StopFlag, stop_reason
 
 # Batches per tf.data element for one replica (see data._stacked): the loop pulls from the
@@ -55,6 +56,7 @@ def train(cfg: TrainConfig, log=None) -> dict:
 class Trainer:
     def __init__(self, cfg: TrainConfig, log=None, path=None):
         """``path`` (a train_path.TrainPath) overrides the one --train_path names or timing picks."""
+        onednn.apply()  # the Python API's run: oneDNN decided before TensorFlow's import (reported if it came first)
         import keras
         import tensorflow as tf
 
@@ -81,6 +83,7 @@ class Trainer:
             self.corpus, self.vocab_note = self.source.adapt(self.corpus, cfg)
         self.vocab = self.corpus.vocab
         cfg, self.recipe = recipe.resolve(cfg, len(self.corpus.train), self.vocab.size)  # fields left None: the recipe's
+        cfg = optimiser_defaults(cfg, restored)
         self.cfg = cfg
         self.dist = Distribution(cfg.strategy, cfg.batch_size)  # before any tensor: multi-worker collectives are set up at startup
         if not self.dist.chief:
@@ -104,6 +107,7 @@ class Trainer:
         self.history = []  # (step, loss) of every step: for tests and the curve
         self.restored_from = restored.path if restored is not None else None
         self.last_checkpoint = None
+        self.saved_at = None  # (step, validation loss) of the last save
         self.monitor = None
         if cfg.tensorboard and self.dist.chief:
             from tfcharrnn.monitor import RunMonitor
@@ -248,8 +252,11 @@ class Trainer:
         cfg, st = self.cfg, self.state
         self.log(f"stopping: {reason}")
         interrupted = reason.endswith("received")
-        val_loss = self._validate()
-        path = self.save(val_loss, reason=reason)
+        if self.saved_at is not None and self.saved_at[0] == st.step:  # validated and saved at this very step already
+            path, val_loss = self.last_checkpoint, self.saved_at[1]
+        else:
+            val_loss = self._validate()
+            path = self.save(val_loss, reason=reason)
         result = {"step": st.step, "epoch": st.epoch, "val_loss": val_loss, "checkpoint": path, "elapsed_s": st.elapsed_s,
                   "chars_seen": st.chars_seen, "stop_reason": reason, "params": self.model.count_params(),
                   "best_val_loss": st.best_val_loss, "best_step": st.best_step, "best_checkpoint": self.best_checkpoint()}
@@ -313,6 +320,7 @@ class Trainer:
             st.validations_since_best += val_loss is not None  # early stopping counts these (stopping.stop_reason)
             if ckpt_lib.read_pointer(self.cfg.checkpoint_dir, "best") is None:
                 pointers.append("best")
+        self.saved_at = (st.step, val_loss)
         if not self.dist.chief:
             return None  # workers other than the chief never write (tf.distribute's rule)
         carry = self.carry.numpy() if self.carry is not None and self.dist.single_replica else None
@@ -359,7 +367,7 @@ def build_model(cfg, model_config, recurrence, dist, restored=None, source=None,
             ckpt_lib.assign_weights(model, restored.weights, restored.path)
         elif source is not None:
             source.load_into(model, train_ids, cfg.seed)
-        optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay or None)
+        optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate, beta_2=cfg.adam_beta2, weight_decay=cfg.weight_decay or None)
         if cfg.weight_decay:
             optimizer.exclude_from_weight_decay(var_names=["bias"])
         optimizer.build(model.trainable_variables)

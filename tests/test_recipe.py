@@ -1,0 +1,150 @@
+"""The recipe (model width and regularisers from the budget and the corpus) and early stopping.
+
+A tiny model on 6,000 characters of real text with a constant, high learning rate overfits within
+a few hundred steps, so its validation turns and early stopping has something to stop.
+"""
+
+import json
+import os
+
+import pytest
+
+from conftest import SHAKESPEARE
+
+
+@pytest.fixture(scope="module")
+def tiny_text(tmp_path_factory):
+    with open(SHAKESPEARE, encoding="utf-8") as f:
+        text = f.read(6000)
+    path = tmp_path_factory.mktemp("tiny") / "tiny.txt"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def overfitting_config(corpus, run_dir, **overrides):
+    from tfcharrnn.training import TrainConfig
+
+    kwargs = dict(train_data=corpus, hidden_size=64, num_layers=1, embedding_size=16, batch_size=4, seq_length=32, val_frac=0.2,
+                  max_steps=600, eval_val_every=20, patience=3, sample_every=0, sample_length=0, checkpoint_dir=str(run_dir),
+                  quiet=True, learning_rate=0.02, lr_schedule="constant", train_path="step-groups", seed=7, deterministic=True,
+                  dropout=0.0, weight_drop=0.0, weight_decay=0.0)
+    kwargs.update(overrides)
+    return TrainConfig(**kwargs)
+
+
+def validations(run_dir):
+    with open(os.path.join(run_dir, "metrics.jsonl"), encoding="utf-8") as f:
+        records = [json.loads(line) for line in f]
+    return [r for r in records if r["kind"] == "val"], [r for r in records if r["kind"] == "end"]
+
+
+@pytest.fixture(scope="module")
+def stopped_run(tmp_path_factory, tiny_text):
+    from tfcharrnn.training import train
+
+    run = tmp_path_factory.mktemp("early")
+    return str(run), train(overfitting_config(tiny_text, run))
+
+
+def test_early_stopping_stops_a_run_whose_validation_rises(stopped_run):
+    from tfcharrnn import checkpoint as ckpt_lib
+
+    run, result = stopped_run
+    vals, ends = validations(run)
+    losses = [v["val_loss"] for v in vals]
+    best = min(losses)
+    assert result["step"] < 600, "the run went on to --max_steps"
+    assert "stopped early" in result["stop_reason"] and "stopped early" in ends[-1]["stop_reason"]
+    # it stopped exactly when 3 validations in a row had not beaten the best
+    first_best = losses.index(best)
+    assert all(v > best for v in losses[first_best + 1:])
+    assert len(losses[first_best + 1:]) >= 3
+    assert result["best_val_loss"] == pytest.approx(best, abs=1e-9)
+    # best.json names the best checkpoint: what sample / export / evaluate pick from the run directory
+    best_path = ckpt_lib.read_pointer(run, "best")
+    assert best_path == result["best_checkpoint"]
+    assert ckpt_lib.load_checkpoint(best_path).train_state["val_loss"] == pytest.approx(best, abs=1e-9)
+    assert ckpt_lib.resolve_checkpoint(run) == best_path
+
+
+def test_patience_0_trains_on(tmp_path, tiny_text):
+    from tfcharrnn.training import train
+
+    result = train(overfitting_config(tiny_text, tmp_path, patience=0, max_steps=380))
+    assert result["step"] == 380 and result["stop_reason"] == "reached --max_steps 380"
+
+
+def test_an_interrupted_run_resumes_to_the_same_early_stop(tmp_path, tiny_text, stopped_run):
+    from tfcharrnn.training import train
+
+    _, straight = stopped_run
+    stop_at = straight["best_step"] + 20  # one validation after the best: the count of bad validations has begun
+    first = train(overfitting_config(tiny_text, tmp_path, max_steps=stop_at))
+    assert first["step"] == stop_at
+    resumed = train(overfitting_config(tiny_text, tmp_path, resume=True))
+    assert resumed["step"] == straight["step"] and resumed["stop_reason"] == straight["stop_reason"]
+    assert resumed["best_val_loss"] == straight["best_val_loss"] and resumed["best_step"] == straight["best_step"]
+
+
+# --- the recipe ------------------------------------------------------------------------------------
+
+
+def resolve(**flags):
+    from tfcharrnn.training import TrainConfig
+    from tfcharrnn.training.recipe import resolve as recipe_resolve
+
+    return recipe_resolve(TrainConfig(**flags), train_chars=1_003_855, vocab_size=65)
+
+
+def test_the_recipe_line_names_what_it_chose_and_why():
+    cfg, why = resolve(time_budget=15)
+    assert why.startswith("recipe:") and "15 min" in why and "epochs" in why and f"hidden_size {cfg.hidden_size}" in why
+    cfg, why = resolve(time_budget=15, hidden_size=300, num_layers=2, dropout=0.1, weight_drop=0.0, weight_decay=0.0)
+    assert why == "" and (cfg.hidden_size, cfg.dropout) == (300, 0.1)
+
+
+def test_an_explicit_flag_wins_over_the_recipe():
+    recipe_cfg, _ = resolve(time_budget=15)
+    assert recipe_cfg.dropout > 0  # the 15-minute recipe regularises: the flags below must override it
+    cfg, why = resolve(time_budget=15, dropout=0.0, hidden_size=128)
+    assert (cfg.dropout, cfg.hidden_size) == (0.0, 128)
+    assert "dropout" not in why and "hidden_size" not in why and "weight_drop" in why
+
+
+def test_more_passes_over_the_text_get_more_regularisation():
+    short, _ = resolve(time_budget=3)
+    assert (short.dropout, short.weight_drop, short.weight_decay) == (0.0, 0.0, 0.0)
+    from tfcharrnn.training import TrainConfig
+    from tfcharrnn.training.recipe import resolve as recipe_resolve
+
+    big_corpus, _ = recipe_resolve(TrainConfig(time_budget=15), train_chars=100_000_000, vocab_size=65)
+    small_corpus, _ = recipe_resolve(TrainConfig(time_budget=15), train_chars=1_000_000, vocab_size=65)
+    assert big_corpus.hidden_size == small_corpus.hidden_size  # the width follows the budget
+    assert big_corpus.dropout == 0.0 < small_corpus.dropout  # a few passes over a big corpus cannot overfit
+
+
+def test_the_start_up_lines_print_the_recipe(tmp_path, tiny_text):
+    from tfcharrnn.training import TrainConfig, Trainer
+
+    lines = []
+    cfg = TrainConfig(train_data=tiny_text, max_steps=2, embedding_size=8, batch_size=4, seq_length=16, checkpoint_dir=str(tmp_path),
+                      eval_val_every=0, sample_every=0, sample_length=0, train_path="step-groups", hidden_size=16)
+    Trainer(cfg, log=lambda *a, **k: lines.append(" ".join(map(str, a)))).run()
+    recipe_lines = [line for line in lines if line.startswith("recipe:")]
+    assert len(recipe_lines) == 1 and "num_layers 2" in recipe_lines[0] and "hidden_size" not in recipe_lines[0]
+
+
+def test_adam_beta2_new_runs_resumed_runs_and_the_flag():
+    from types import SimpleNamespace
+
+    from tfcharrnn.training import TrainConfig
+    from tfcharrnn.training.config import DEFAULT_ADAM_BETA2
+    from tfcharrnn.training.state import optimiser_defaults
+
+    def restored(train_config):
+        return SimpleNamespace(train_state={"train_config": train_config})
+
+    assert optimiser_defaults(TrainConfig(), None).adam_beta2 == DEFAULT_ADAM_BETA2 == 0.99
+    assert optimiser_defaults(TrainConfig(), restored({"adam_beta2": 0.95})).adam_beta2 == 0.95  # a resumed run keeps its own
+    assert optimiser_defaults(TrainConfig(), restored({"learning_rate": 0.01})).adam_beta2 == 0.999  # older than the setting: Keras'
+    assert optimiser_defaults(TrainConfig(adam_beta2=0.9), restored({"adam_beta2": 0.95})).adam_beta2 == 0.9  # the flag wins
