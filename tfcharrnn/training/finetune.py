@@ -4,6 +4,7 @@
     source = finetune.Source.load("runs/shakespeare")     # --finetune_from: a checkpoint or a run directory
     cfg = source.configure(cfg)                           # the model's shape from the checkpoint
     corpus, note = source.adapt(corpus, cfg)              # the new text in the model's vocabulary, extended
+    cfg, _ = recipe.resolve(cfg, len(corpus.train), corpus.vocab.size)  # the regularisers for the new text
     model = CharRNN(cfg.model_config(corpus.vocab.size))
     source.load_into(model, corpus.train, seed=cfg.seed)  # the checkpoint's weights, rows for new characters
 
@@ -112,7 +113,8 @@ class Source:
         extended or not): its rows and columns copied, new characters' initialised as the module says."""
         weights = dict(self.checkpoint.weights)
         old, new = self.vocab.size, model.config.vocab_size - self.vocab.size
-        if new:
+        grown = (model.embedding.embeddings.path, model.head.kernel.path, model.head.bias.path)
+        if new and all(path in weights for path in grown):  # else assign_weights names what is missing
             table = weights[model.embedding.embeddings.path]  # (V0, E)
             rows = np.random.default_rng(seed).normal(table.mean(0), table.std(0), size=(new, table.shape[1]))  # (k, E)
             kernel = weights[model.head.kernel.path]  # (H, V0)

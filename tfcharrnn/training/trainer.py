@@ -10,8 +10,8 @@ the vocabulary of the model a resumed or fine-tuning run continues: tfcharrnn.tr
 the recipe, the strategy, the model's config, the training path (forced, cached, or timed on the
 first batch: tfcharrnn.training.train_path), the model and Adam (restored when resuming; the
 weights alone when fine-tuning), the compiled steps (tfcharrnn.training.steps) and where the run
-is. A fine-tuning run measures its loaded model on the new text before its first step. run() is the loop: steps, progress lines,
-validation with a checkpoint, samples, until a stop rule fires (tfcharrnn.training.stopping).
+is. run() is the loop: steps, progress lines, validation with a checkpoint, samples, until a stop
+rule fires (tfcharrnn.training.stopping); a fine-tuning run first validates the model it loaded.
 
 The Trainer alone owns the run's state and changes it: its position (``state``, a TrainState),
 the recurrent state carried from one stream batch to the next (``carry``), the loss of every step
