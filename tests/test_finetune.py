@@ -110,7 +110,8 @@ def test_finetuning_beats_training_from_scratch_and_logs_where_it_started(finetu
     assert any("4 new character(s)" in line and "'Þ', 'þ'" in line for line in lines)
 
 
-def test_a_new_character_appears_in_samples_and_in_the_exported_tflite(finetuned, tmp_path):
+def test_a_new_character_appears_in_samples_and_in_the_exported_tflite(finetuned, thorn_text, tmp_path):
+    from tfcharrnn.evaluate import evaluate_text
     from tfcharrnn.litert_sampler import LiteRTModel, sample_text
     from tfcharrnn.tflite_export import export_tflite
 
@@ -118,6 +119,8 @@ def test_a_new_character_appears_in_samples_and_in_the_exported_tflite(finetuned
     assert "þ" in trainer.sample(400, temperature=0.8)
     ckpt = ckpt_lib.load_checkpoint(result["checkpoint"], with_optimizer=False)
     assert ckpt.vocab == trainer.vocab  # the extended vocabulary travels in the checkpoint
+    scored = evaluate_text(result["checkpoint"], thorn_text[-3000:], rows=4)  # scripts/evaluate.py's work
+    assert scored["unknown_count"] == 0 and scored["nats_per_char"] < trainer.start_val_loss
     info = export_tflite(ckpt.model, ckpt.vocab, str(tmp_path / "ft.tflite"))
     lite = LiteRTModel(info["path"])  # its vocabulary read back from the .tflite's own signature
     assert lite.vocab.chars == ckpt.vocab.chars
