@@ -31,7 +31,7 @@ class ModelFields:
 
     def check_model_fields(self) -> None:
         """UserError naming the flag when a model field is out of range."""
-        if self.model not in MODEL_KINDS:
+        if self.model is not None and self.model not in MODEL_KINDS:  # None: not given (tfcharrnn.training.recipe fills it in)
             raise UserError(f"--model {self.model!r} is not known; use one of {', '.join(MODEL_KINDS)}")
         for name in ("hidden_size", "num_layers", "embedding_size"):
             if getattr(self, name) is not None:  # None: the training recipe chooses (tfcharrnn.training.recipe)
@@ -56,6 +56,10 @@ class ModelConfig(ModelFields):
 
     def __post_init__(self):
         _check_positive_int("vocab_size", self.vocab_size)
+        unset = [name for name in ("model", "hidden_size", "num_layers", "embedding_size") if getattr(self, name) is None]
+        if unset:
+            raise UserError(f"a model config needs its shape, {', '.join(unset)} unset: a corrupted checkpoint, or a TrainConfig "
+                            "not resolved (tfcharrnn.training.recipe.resolve)")
         self.check_model_fields()
 
     @property

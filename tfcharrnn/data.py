@@ -30,7 +30,7 @@ import numpy as np
 from tfcharrnn.errors import UserError
 from tfcharrnn.files import atomic_write_bytes, read_text_file
 from tfcharrnn.machine import cache_dir
-from tfcharrnn.vocab import Vocabulary, id_dtype
+from tfcharrnn.vocab import Vocabulary, describe_chars, id_dtype
 
 TEXT_SUFFIXES = (".txt", ".text", ".md", ".rst", ".csv", ".tsv", ".json", ".py", ".c", ".h", ".js", ".html", ".xml", ".tex")
 BUNDLED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "tinyshakespeare.txt")
@@ -100,7 +100,9 @@ def _cache_key(paths, encoding, byte_mode) -> str:
 
 
 def encode_files(paths, encoding="utf-8", byte_mode=False, use_cache=True) -> tuple[Vocabulary, np.ndarray]:
-    """Encode files, reusing a cache of ids keyed by the files' paths, sizes and mtimes."""
+    """Encode files, reusing a cache of ids keyed by the files' paths, sizes and mtimes. The cache
+    holds the files' own sorted vocabulary beside their ids, and only that: ids in a model's
+    vocabulary (a fine-tuned or resumed run) are made from them afterwards (``in_vocabulary``)."""
     key = _cache_key(paths, encoding, byte_mode)
     ids_path = os.path.join(cache_dir(), key + ".ids.npy")
     vocab_path = os.path.join(cache_dir(), key + ".vocab.json")
@@ -143,6 +145,24 @@ class Corpus:
     @property
     def num_chars(self) -> int:
         return len(self.train) + len(self.val) + len(self.test)
+
+
+def in_vocabulary(corpus: Corpus, vocab: Vocabulary, drop_unknown: bool = False) -> tuple[Corpus, int]:
+    """(``corpus`` with its ids in ``vocab``, characters dropped): ids matched by character, never by
+    id (two vocabularies of one size may order their characters differently). Characters ``vocab``
+    lacks are dropped from each split with ``drop_unknown``; otherwise they are a UserError."""
+    if corpus.vocab == vocab:
+        return corpus, 0
+    if corpus.vocab.mode != vocab.mode:
+        raise UserError(f"the text is read as {corpus.vocab.mode} but the model's vocabulary holds {vocab.mode}; "
+                        f"{'add' if vocab.mode == 'bytes' else 'drop'} --byte_mode")
+    table, known = corpus.vocab.id_map(vocab)
+    if not drop_unknown and not known.all():
+        unknown = [c for c, k in zip(corpus.vocab.chars, known) if not k]
+        raise UserError(f"the text has {len(unknown)} character(s) the model never saw: {describe_chars(unknown)}")
+    splits = [table[ids] if known.all() else table[ids][known[ids]] for ids in (corpus.train, corpus.val, corpus.test)]  # (N,) each
+    dropped = corpus.num_chars - sum(len(s) for s in splits)
+    return Corpus(vocab, *splits, paths=corpus.paths), dropped
 
 
 def split_ids(ids: np.ndarray, val_frac: float, test_frac: float):

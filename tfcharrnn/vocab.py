@@ -5,9 +5,13 @@
     ids = vocab.encode("hello")          # numpy uint8 array
     assert vocab.decode(ids) == "hello"
     Vocabulary.from_json(vocab.to_json()) == vocab
+    wider = vocab.extended("é")                  # vocab's ids kept, "é" appended
+    table, known = vocab.id_map(wider)           # vocab's id -> wider's id of the same character
 
-The vocabulary is the sorted set of distinct characters of the corpus, so it is
-deterministic for a given text. In ``bytes`` mode (torch-rnn's choice for files
+A corpus's vocabulary is the sorted set of its distinct characters, so it is deterministic for a
+given text. A fine-tuned model's is its checkpoint's with the new text's new characters appended
+(tfcharrnn.training.finetune), so no code may assume sorted order: ids are matched between
+vocabularies by character (``id_map``), never by position. In ``bytes`` mode (torch-rnn's choice for files
 that are not valid text) every token is one byte; internally a byte ``b`` is the
 character ``chr(b)`` (a latin-1 view), so the same machinery serves both modes and
 decoding turns the bytes back into UTF-8 text at the edge.
@@ -59,6 +63,18 @@ class Vocabulary:
     @classmethod
     def from_chars(cls, chars: Iterable[str], mode: str = "chars") -> "Vocabulary":
         return cls(tuple(sorted(set(chars))), mode=mode)
+
+    def extended(self, chars: Iterable[str]) -> "Vocabulary":
+        """This vocabulary with ``chars`` it lacks appended, in their order: every id it had is kept."""
+        new = [c for c in dict.fromkeys(chars) if c not in self._index]
+        return Vocabulary(self.chars + tuple(new), mode=self.mode)
+
+    def id_map(self, target: "Vocabulary") -> tuple[np.ndarray, np.ndarray]:
+        """(table, known), each (V,): for every id of this vocabulary, the id of the same character
+        in ``target`` (0 where it lacks it) and whether it has it. ``table[ids]`` re-encodes ids."""
+        known = np.array([c in target._index for c in self.chars], dtype=bool)
+        table = np.array([target._index.get(c, 0) for c in self.chars], dtype=target.dtype)
+        return table, known
 
     # properties ---------------------------------------------------------------------
     @property

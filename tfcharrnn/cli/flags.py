@@ -101,7 +101,7 @@ def train_parser() -> argparse.ArgumentParser:
 
     d = TrainConfig()
     p = Parser(prog="train.py", description="Train a character-level RNN language model.", formatter_class=HELP_FORMAT)
-    for add_group in (_train_data, _train_model, _train_optimisation, _train_stopping, _train_reporting, _train_system):
+    for add_group in (_train_data, _train_model, _train_finetune, _train_optimisation, _train_stopping, _train_reporting, _train_system):
         add_group(p, d)
     return p
 
@@ -125,19 +125,35 @@ def _train_data(p, d):
 
 def _train_model(p, d):
     from tfcharrnn.config import MODEL_KINDS
+    from tfcharrnn.training.recipe import FIXED
 
     recipe = "default: the recipe's, from the budget and the corpus (README: Training)"
+    shape = "with --finetune_from: the checkpoint's"
     g = p.add_argument_group("model")
-    g.add_argument("--model", choices=MODEL_KINDS, default=d.model, help="recurrent cell")
-    g.add_argument("--hidden_size", "--rnn_size", dest="hidden_size", type=integer, default=d.hidden_size, help=f"units per layer; {recipe}")
-    g.add_argument("--num_layers", type=integer, default=d.num_layers, help=f"stacked recurrent layers; {recipe}")
-    g.add_argument("--embedding_size", "--wordvec_size", dest="embedding_size", type=integer, default=d.embedding_size, help="character embedding width")
+    g.add_argument("--model", choices=MODEL_KINDS, default=d.model, help=f"recurrent cell; {shape}")
+    g.add_argument("--hidden_size", "--rnn_size", dest="hidden_size", type=integer, default=d.hidden_size, help=f"units per layer; {recipe}; {shape}")
+    g.add_argument("--num_layers", type=integer, default=d.num_layers, help=f"stacked recurrent layers; {recipe}; {shape}")
+    g.add_argument("--embedding_size", "--wordvec_size", dest="embedding_size", type=integer, default=d.embedding_size,
+                   help=f"character embedding width; {shape}")
     g.add_argument("--dropout", type=number, default=d.dropout, help=f"dropout between layers (training only); {recipe}")
     g.add_argument("--weight_drop", type=number, default=d.weight_drop,
                    help=f"DropConnect on the recurrent kernels, one mask per batch (AWD-LSTM; training only); {recipe}")
     for action in g._group_actions:
         if action.default is None:
-            action.doc_default = "recipe"
+            fixed = FIXED.get(action.dest)
+            action.doc_default = "recipe" if fixed is None else f"`{fixed}`" if isinstance(fixed, str) else str(fixed)
+
+
+def _train_finetune(p, d):
+    from tfcharrnn.training.config import NEW_CHARS
+
+    g = p.add_argument_group("fine-tuning")
+    g.add_argument("--finetune_from", default=None, metavar="MODEL",
+                   help="start a new run from a trained model (a checkpoint or run directory): its weights, shape and vocabulary; "
+                        "a fresh optimizer, step, schedule and data position; validated on the new text before the first step")
+    g.add_argument("--new_chars", choices=NEW_CHARS, default=d.new_chars,
+                   help="characters of the new text the model never saw: extend adds them to the model (old predictions unchanged), "
+                        "error lists them, skip drops them from the text and says how many")
 
 
 class PathAlias(argparse.Action):

@@ -22,6 +22,7 @@ from tfcharrnn.recurrence import MATMUL_DTYPES
 from tfcharrnn.training.distribute import STRATEGIES
 
 LR_SCHEDULES = ("cosine", "exp", "constant")
+NEW_CHARS = ("extend", "error", "skip")
 # 0.99 (nanoGPT's) learns faster than Keras' 0.999 in these short runs (docs/performance.md, quality)
 DEFAULT_ADAM_BETA2 = 0.99
 DEFAULT_TIME_BUDGET = 12.0  # minutes, when no stop flag is given: well inside 15 minutes with start-up on 2 cores
@@ -29,9 +30,12 @@ DEFAULT_TIME_BUDGET = 12.0  # minutes, when no stop flag is given: well inside 1
 
 @dataclass(frozen=True)
 class TrainConfig(ModelFields):
-    # the model (ModelFields); None = chosen by the recipe from the budget and the corpus (tfcharrnn.training.recipe)
+    # the model (ModelFields); None = not given: chosen by the recipe (tfcharrnn.training.recipe: the width from the
+    # budget, the regularisers from the budget and the corpus, lstm and embedding 64), or a fine-tuned model's own
+    model: str | None = None
     hidden_size: int | None = None
     num_layers: int | None = None
+    embedding_size: int | None = None
     dropout: float | None = None
     weight_drop: float | None = None
     # data
@@ -70,6 +74,9 @@ class TrainConfig(ModelFields):
     keep_best: int = 3
     init_from: str | None = None
     resume: bool = False
+    # fine-tuning (tfcharrnn.training.finetune): a new run from a trained model's weights
+    finetune_from: str | None = None  # a checkpoint or run directory
+    new_chars: str = "extend"  # characters of the new text the model never saw: extend | error | skip
     seed: int = 123
     deterministic: bool = False
     quiet: bool = False
@@ -101,7 +108,8 @@ class TrainConfig(ModelFields):
         if self.epoch_limit == 0 and self.max_steps == 0 and self.minutes_limit == 0:
             raise UserError("no stop condition: set --max_epochs, --max_steps or --time_budget")
         for flag, value, known in (("layout", self.layout, LAYOUTS), ("strategy", self.strategy, STRATEGIES),
-                                   ("lr_schedule", self.lr_schedule, LR_SCHEDULES), ("matmul_dtype", self.matmul_dtype, MATMUL_DTYPES)):
+                                   ("lr_schedule", self.lr_schedule, LR_SCHEDULES), ("matmul_dtype", self.matmul_dtype, MATMUL_DTYPES),
+                                   ("new_chars", self.new_chars, NEW_CHARS)):
             if value not in known:
                 raise UserError(f"--{flag} {value!r} is not known; use one of {', '.join(known)}")
         from tfcharrnn.training.train_path import NAMES, for_flags, is_known
@@ -110,6 +118,9 @@ class TrainConfig(ModelFields):
             raise UserError(f"--train_path {self.train_path!r} is not known; use auto or one of {', '.join(NAMES)}")
         if self.train_path != "auto":
             for_flags(self.train_path, self.matmul_dtype)  # a path without a bfloat16 form: UserError
+        if self.finetune_from and (self.resume or self.init_from):
+            raise UserError(f"--finetune_from starts a new run from a model's weights, --{'resume' if self.resume else 'init_from'} continues "
+                            "a run; give one (a fine-tuning run resumes with --resume in its own --checkpoint_dir)")
         if not 0 < self.lr_decay <= 1:
             raise UserError(f"--lr_decay must be in (0, 1], got {self.lr_decay}")
         if not 0 <= self.min_lr_frac <= 1:

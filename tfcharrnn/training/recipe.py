@@ -18,7 +18,8 @@ or it memorises the text (training loss falling, validation rising). So the trai
 
 The estimate does not time this machine, so one command gives one model on every machine; on a
 faster machine the same run sees more epochs, and early stopping (--patience) guards it. Every
-flag given explicitly wins over the recipe (a field left None is the recipe's to choose).
+flag given explicitly wins over the recipe (a field left None is the recipe's to choose); the
+model kind and the embedding width, when not given, are FIXED's.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ REGULARISERS = ((7.0, (0.0, 0.0, 0.0)), (20.0, (0.25, 0.1, 0.05)), (math.inf, (0
 REFERENCE_MACS_PER_S = 2.7e10
 
 CHOSEN = ("hidden_size", "num_layers", "dropout", "weight_drop", "weight_decay")
+# The fields the recipe does not vary: their values when not given (a fine-tuned model brings its own).
+FIXED = {"model": "lstm", "embedding_size": 64}
 
 
 def macs_per_char(model: str, hidden: int, layers: int, embedding: int, vocab_size: int) -> int:
@@ -70,6 +73,7 @@ def expected_epochs(cfg, hidden: int, layers: int, train_chars: int, vocab_size:
 def resolve(cfg, train_chars: int, vocab_size: int):
     """``cfg`` with every recipe field that is None chosen: (TrainConfig, the start-up line saying
     what was chosen and why; "" when every field was given)."""
+    cfg = dataclasses.replace(cfg, **{name: value for name, value in FIXED.items() if getattr(cfg, name) is None})
     chosen = [name for name in CHOSEN if getattr(cfg, name) is None]
     if not chosen:
         return cfg, ""

@@ -105,16 +105,6 @@ def optimiser_defaults(cfg, restored):
     return dataclasses.replace(cfg, adam_beta2=beta2)
 
 
-def check_same_vocabulary(restored, vocab) -> None:
-    if restored.vocab != vocab:
-        only_ckpt = sorted(set(restored.vocab.chars) - set(vocab.chars))
-        only_data = sorted(set(vocab.chars) - set(restored.vocab.chars))
-        raise UserError(
-            f"the corpus vocabulary ({vocab.size} chars) differs from the checkpoint's ({restored.vocab.size}): "
-            f"{len(only_data)} new, {len(only_ckpt)} missing characters; resume on the same corpus or start a new run"
-        )
-
-
 def restore_rng(model, rng: list) -> None:
     """Dropout / weight-drop streams continue where the checkpoint left them (checkpoints without
     them, or with streams of another shape, start afresh)."""

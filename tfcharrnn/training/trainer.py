@@ -5,11 +5,13 @@
     result["val_loss"], result["checkpoint"]
     trainer = Trainer(cfg); trainer.evaluate(trainer.corpus.val); trainer.run()
 
-Trainer(cfg) sets a run up in this order: the checkpoint a resumed run continues, the corpus,
-the strategy, the model's config, the training path (forced, cached, or timed on the first batch:
-tfcharrnn.training.train_path), the model and Adam (restored when resuming), the compiled steps
-(tfcharrnn.training.steps) and where the run is. run() is the loop: steps, progress lines,
-validation with a checkpoint, samples, until a stop rule fires (tfcharrnn.training.stopping).
+Trainer(cfg) sets a run up in this order: the checkpoint a resumed run continues, the corpus (in
+the vocabulary of the model a resumed or fine-tuning run continues: tfcharrnn.training.finetune),
+the recipe, the strategy, the model's config, the training path (forced, cached, or timed on the
+first batch: tfcharrnn.training.train_path), the model and Adam (restored when resuming; the
+weights alone when fine-tuning), the compiled steps (tfcharrnn.training.steps) and where the run
+is. run() is the loop: steps, progress lines, validation with a checkpoint, samples, until a stop
+rule fires (tfcharrnn.training.stopping); a fine-tuning run first validates the model it loaded.
 
 The Trainer alone owns the run's state and changes it: its position (``state``, a TrainState),
 the recurrent state carried from one stream batch to the next (``carry``), the loss of every step
@@ -27,14 +29,14 @@ import time
 
 import numpy as np
 
+import tfcharrnn.training.finetune as finetune
 import tfcharrnn.training.recipe as recipe
 import tfcharrnn.training.train_path as train_path
 from tfcharrnn import onednn
 from tfcharrnn.errors import RunFailed, UserError
 from tfcharrnn.training.config import TrainConfig, learning_rate
 from tfcharrnn.training.distribute import Distribution
-from tfcharrnn.training.state import (RunArrays, TrainState, check_same_vocabulary, checkpoint_to_resume, optimiser_defaults,
-                                      restore_rng)
+from tfcharrnn.training.state import RunArrays, TrainState, checkpoint_to_resume, optimiser_defaults, restore_rng
 from tfcharrnn.training.stopping import StopFlag, stop_reason
 
 # Batches per tf.data element for one replica (see data._stacked): the loop pulls from the
@@ -64,9 +66,21 @@ class Trainer:
         self.cfg = cfg
         self.log = (lambda *a, **k: None) if cfg.quiet else (log or functools.partial(print, flush=True))
         restored = checkpoint_to_resume(cfg, self.log)  # None for a new run
+        # Where a fine-tuning run differs (tfcharrnn.training.finetune), here and in build_model: a new run whose shape,
+        # vocabulary and first weights come from a trained model. A resumed run reads its text in its checkpoint's vocabulary.
+        self.source, self.vocab_note, self.start_val_loss = None, "", None
+        if restored is not None:
+            cfg = finetune.resumed(cfg, restored)
+        elif cfg.finetune_from:
+            self.source = finetune.Source.load(cfg.finetune_from)
+            cfg = self.source.configure(cfg)  # a contradicting shape flag stops the run before the text is read
         if cfg.deterministic:
             tf.config.experimental.enable_op_determinism()
         self.corpus, self.prep_seconds = training_corpus(cfg)
+        if restored is not None:
+            self.corpus = finetune.text_for_resume(restored, self.corpus, cfg)
+        elif self.source is not None:
+            self.corpus, self.vocab_note = self.source.adapt(self.corpus, cfg)
         self.vocab = self.corpus.vocab
         cfg, self.recipe = recipe.resolve(cfg, len(self.corpus.train), self.vocab.size)  # fields left None: the recipe's
         cfg = optimiser_defaults(cfg, restored)
@@ -75,8 +89,6 @@ class Trainer:
         if not self.dist.chief:
             self.log = lambda *a, **k: None  # only the chief logs and writes
         self.train_ids = tf.constant(np.ascontiguousarray(self.corpus.train))
-        if restored is not None:
-            check_same_vocabulary(restored, self.vocab)
         self.model_config = restored.config if restored is not None else cfg.model_config(self.vocab.size)
 
         self.path_choice = train_path.Choice(path, cached=False) if path else train_path.untimed(cfg, self.model_config, self.dist)
@@ -86,7 +98,7 @@ class Trainer:
         self.path = self.path_choice.path
 
         keras.utils.set_random_seed(cfg.seed)  # the run's random streams start here, whatever timing's scratch models drew
-        self.model, self.optimizer = build_model(cfg, self.model_config, self.path.recurrence, self.dist, restored)
+        self.model, self.optimizer = build_model(cfg, self.model_config, self.path.recurrence, self.dist, restored, self.source, self.corpus.train)
         self.steps = Steps(self.model, self.optimizer, self.dist, self.path, cfg)
 
         self.state = TrainState.from_dict(restored.train_state) if restored is not None else TrainState()
@@ -226,6 +238,15 @@ class Trainer:
         self.log(f"training: {self.path_choice.describe()}")
         if self.restored_from:
             self.log(f"resumed from {self.restored_from} at step {self.state.step}, epoch {self.state.epoch:.2f}")
+        if self.source is not None:
+            self._log_finetune_start()
+
+    def _log_finetune_start(self) -> None:
+        """Before the first step: the model fine-tuned from, its vocabulary, and its validation on the new text."""
+        self.log(f"fine-tuning from {self.source.describe()}" + (f"; {self.vocab_note}" if self.vocab_note else ""))
+        self.start_val_loss = self._validate()  # logged as the validation at step 0
+        measured = f"{self.start_val_loss:.4f} nats/char" if self.start_val_loss is not None else "not measured (no validation split)"
+        self.log(f"fine-tuning from {self.source.checkpoint.path}: validation of the loaded model on the new text {measured}")
 
     def _finish(self, reason: str) -> dict:
         cfg, st = self.cfg, self.state
@@ -331,9 +352,10 @@ def training_corpus(cfg):
     return corpus, time.time() - t0
 
 
-def build_model(cfg, model_config, recurrence, dist, restored=None):
+def build_model(cfg, model_config, recurrence, dist, restored=None, source=None, train_ids=None):
     """The model on ``recurrence`` and its Adam, built under the strategy: (model, optimizer); a
-    checkpoint's weights, Adam state and random streams when resuming."""
+    checkpoint's weights, Adam state and random streams when resuming; the weights of the model
+    fine-tuned from (a finetune.Source; ``train_ids`` size its new characters' bias), and nothing else."""
     import keras
 
     from tfcharrnn import checkpoint as ckpt_lib
@@ -343,6 +365,8 @@ def build_model(cfg, model_config, recurrence, dist, restored=None):
         model = CharRNN(model_config, recurrence=recurrence)
         if restored is not None:
             ckpt_lib.assign_weights(model, restored.weights, restored.path)
+        elif source is not None:
+            source.load_into(model, train_ids, cfg.seed)
         optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate, beta_2=cfg.adam_beta2, weight_decay=cfg.weight_decay or None)
         if cfg.weight_decay:
             optimizer.exclude_from_weight_decay(var_names=["bias"])
