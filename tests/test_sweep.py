@@ -60,7 +60,7 @@ def test_grid_sweep_ranks_and_continues(small_corpus, tmp_path):
     settings_path = os.path.join(sweep_dir, sweep.SETTINGS)
     with open(settings_path, encoding="utf-8") as f:
         settings = json.load(f)
-    for field in ("weight_drop", "weight_decay"):
+    for field in ("patience", "adam_beta2"):  # fields newer than some sweeps, left at their defaults here
         del settings["train_config"][field]
     settings["train_config"].update(kernel=settings["train_config"].pop("train_path"), fused=True, jit=False)
     with open(settings_path, "w", encoding="utf-8") as f:
