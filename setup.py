@@ -29,7 +29,7 @@ setup(
     ],
     extras_require={
         # setuptools: tests/test_install.py builds the wheel without build isolation
-        "test": ["pytest>=8", "hypothesis>=6.100", "tensorflow-serving-api>=2.21,<2.22", "playwright>=1.40", "setuptools>=70.1"],
+        "test": ["pytest>=8", "hypothesis>=6.100", "tensorflow-serving-api>=2.21,<2.22", "playwright>=1.40", "setuptools>=70.1", "ruff>=0.6"],
         "serving": ["tensorflow-serving-api>=2.19"],
         "bench": ["torch==2.13.0", "psutil"],
     },

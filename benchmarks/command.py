@@ -50,7 +50,8 @@ def names(known, flag):
 def bench_parser() -> argparse.ArgumentParser:
     p = Parser(prog="bench.py", description=benchmarks.__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny sizes and short rounds: a smoke test in seconds")
-    p.add_argument("--only", default=",".join(DEFAULT_SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)} (default: all but quality-grid, quality, quantization and web)")
+    p.add_argument("--only", default=",".join(DEFAULT_SECTIONS),
+                   help=f"comma-separated sections: {', '.join(SECTIONS)} (default: all but quality-grid, quality, quantization and web)")
     p.add_argument("--out", default="bench_results", help="directory for bench.json and bench.md")
     p.add_argument("--repeats", type=integer, default=None, help="interleaved rounds per peer (default 5; --quick 2)")
     p.add_argument("--seconds", type=number, default=None, help="seconds per training round (default 3; --quick 0.2)")
@@ -104,7 +105,8 @@ def main(argv=None):
         print(msg, flush=True)
 
     onednn.apply(log=log)  # measured here, once, before any worker starts: the TensorFlow workers inherit the setting
-    results = {"started": datetime.datetime.now().isoformat(timespec="seconds"), "command": " ".join(["python", "scripts/bench.py"] + (argv if argv is not None else sys.argv[1:])),
+    command = " ".join(["python", "scripts/bench.py"] + (argv if argv is not None else sys.argv[1:]))
+    results = {"started": datetime.datetime.now().isoformat(timespec="seconds"), "command": command,
                "settings": {"quick": args.quick, "repeats": args.repeats, "seconds": args.seconds, "threads": args.threads, "sections": only},
                "machine": machine_info(args.threads), "load_before": [round(x, 2) for x in os.getloadavg()], "notes": []}
     log(f"machine: {results['machine'].get('cpu', 'unknown CPU')}, {os.cpu_count()} cores; {results['machine']['onednn']}")

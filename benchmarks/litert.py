@@ -22,7 +22,8 @@ from tfcharrnn.scoring import score_layout
 from tfcharrnn.tflite_export import normalise_quantize, check_tflite, convert
 
 
-def bench_sampler(path_or_model, num_chars: int = 500, repeats: int = 3, prompt: str = "", seed: int = 0, temperature: float = 1.0, num_threads: int | None = 1) -> dict:
+def bench_sampler(path_or_model, num_chars: int = 500, repeats: int = 3, prompt: str = "", seed: int = 0, temperature: float = 1.0,
+                  num_threads: int | None = 1) -> dict:
     """Characters per second of the reference sampler at batch 1 (best of ``repeats``)."""
     model = path_or_model if isinstance(path_or_model, LiteRTModel) else LiteRTModel(path_or_model, num_threads=num_threads)
     ids = model.vocab.encode_prompt(prompt) if prompt else np.zeros(0, np.int32)
@@ -141,5 +142,6 @@ def run_quantization(args, results, notes, log):
         c = ckpt.config
         out[ckpt.path] = {"model": f"{c.num_layers}x{c.hidden_size} {c.model}", "params": ckpt.model.count_params(),
                           "vocab_size": c.vocab_size, "step": ckpt.train_state.get("step"), "val_loss": ckpt.train_state.get("val_loss"), **report}
-        log(f"quantization {ckpt.path}: " + ", ".join(f"{m} {report[m]['size_bytes']:,} B {report[m]['loss_cost']:+.5f}" for m in ("none", "float16", "dynamic")))
+        sizes = (f"{m} {report[m]['size_bytes']:,} B {report[m]['loss_cost']:+.5f}" for m in ("none", "float16", "dynamic"))
+        log(f"quantization {ckpt.path}: " + ", ".join(sizes))
     results["quantization"] = out

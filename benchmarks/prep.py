@@ -80,7 +80,8 @@ def run_prep(args, results, notes, log):
     tuned = run_child("benchmarks.prep", ["train-start", path, "--steps", str(steps)], env)
     log(f"  first training run (autotunes the path): first step {tuned['first_step_s']:.2f}s after Trainer()")
     train = run_child("benchmarks.prep", ["train-start", path, "--steps", str(steps)], env)
-    log(f"  training (cached): first step {train['first_step_s']:.2f}s after Trainer() (init {train['trainer_init_s']:.2f}s), {train['first_step_from_process_start_s']:.2f}s after "
+    log(f"  training (cached): first step {train['first_step_s']:.2f}s after Trainer() (init {train['trainer_init_s']:.2f}s), "
+        f"{train['first_step_from_process_start_s']:.2f}s after "
         f"process start; peak RSS {train['peak_rss_mb']:.0f} MB over {steps} steps")
     results["prep"] = {"corpus": corpus, "first_run": first, "cached_run": cached, "train_first": tuned, "train_cached": train,
                        "targets": {"prep_s": 15.0, "train_start_s": 3.0, "train_peak_rss_mb": 1536.0}}

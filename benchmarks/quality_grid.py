@@ -60,7 +60,8 @@ def _grid_group(args, minutes, corpus, path, peers, log) -> tuple:
             tried.append({"settings": point, "val_loss": r["val_loss"], "steps": r["steps"], "epochs": r["epochs"], "chars_per_s": r["chars_per_s"]})
         best = min(tried, key=lambda t: t["val_loss"])
         entries[peer] = {"best": best["settings"], "val_loss": best["val_loss"], "tried": tried, "sizes": sizes if peer == "torch" else None,
-                         "measured": datetime.date.today().isoformat(), "cpu": machine_info(args.threads).get("cpu"), "command": f"python scripts/bench.py --only quality-grid "
+                         "measured": datetime.date.today().isoformat(), "cpu": machine_info(args.threads).get("cpu"),
+                         "command": f"python scripts/bench.py --only quality-grid "
                          f"--quality-minutes {minutes:g} --quality-corpora {corpus} --quality-peers {peer}"}
         log(f"  {peer}: best {best['settings']} ({best['val_loss']:.4f})")
     return entries, runs

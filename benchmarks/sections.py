@@ -149,7 +149,8 @@ def _generate_rounds(workers, gen_peers, batches, num_chars, cname, args, log):
         for b in batches:
             for p, w in gen_peers:
                 rounds[(p, b)].append(workers.call(w, op="measure", seconds=0, gen=[p, b, num_chars]))
-        log(f"  generate {cname} round {r + 1}/{args.repeats}: " + ", ".join(f"{p}@{b} {rounds[(p, b)][-1]['rate']:,.0f}" for p, _ in gen_peers for b in batches))
+        rates = (f"{p}@{b} {rounds[(p, b)][-1]['rate']:,.0f}" for p, _ in gen_peers for b in batches)
+        log(f"  generate {cname} round {r + 1}/{args.repeats}: " + ", ".join(rates))
     return rounds
 
 
@@ -195,7 +196,10 @@ def _serving_rows(extra, worker, config, num_chars, batch, args, notes, log):
     log(f"  SavedModel serving_default: {r['batch1_chars_per_s']:,.0f} chars/s at batch 1")
     # issue 3's setting: one request of 2,000 characters against the OneStep loop, same process
     # (--quick: the request above, to spare a second export)
-    raw = r["raw"] if args.quick else worker.call("tf", op="call", which="serving", config=list(config), num_chars=2000, batch=32, repeats=repeats)["result"]["raw"]
+    if args.quick:
+        raw = r["raw"]
+    else:
+        raw = worker.call("tf", op="call", which="serving", config=list(config), num_chars=2000, batch=32, repeats=repeats)["result"]["raw"]
     paired = raw["paired_speedup_vs_onestep"]
     extra["serving_2000"] = {k: raw[k] for k in ("num_chars", "speedup_vs_onestep", "paired_speedup_vs_onestep", "speedup_vs_onestep_session",
                                                  "batch_cost", "serving_us_per_char", "onestep_us_per_char")}

@@ -130,7 +130,8 @@ def bench_web(hidden_size: int = 256, num_layers: int = 2, num_chars: int = 2000
         "batch": 1, "num_chars": num_chars, "repeats": repeats, "prime": "", "temperature": 1.0,
         "page_chars_per_s": best_page, "python_chars_per_s": best_python, "page_over_python": best_page / best_python,
         "page_rates": page_rates, "python_rates": python_rates, "tflite_bytes": tflite_bytes,
-        "cpu": cpu["cpu"], "cpu_flags": cpu["flags"], "cores": cpu["cores"], "load_average_before": load_before, "load_average_after": os.getloadavg(), "chromium": chromium_version, "litertjs": litert_version(),
+        "cpu": cpu["cpu"], "cpu_flags": cpu["flags"], "cores": cpu["cores"], "load_average_before": load_before, "load_average_after": os.getloadavg(),
+        "chromium": chromium_version, "litertjs": litert_version(),
         "ai_edge_litert": getattr(ai_edge_litert, "__version__", "unknown"), "python_threads": 1,
         "date": time.strftime("%Y-%m-%d"),
     }

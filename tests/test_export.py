@@ -94,9 +94,9 @@ def trained(tmp_path_factory):
     saved_cache = os.environ.get("TFCHARRNN_CACHE")
     os.environ["TFCHARRNN_CACHE"] = str(tmp / "cache")
     try:
-        result = train(TrainConfig(train_data=str(data), hidden_size=32, num_layers=2, batch_size=8, seq_length=32, max_steps=20,
-                                   max_epochs=0, eval_val_every=0, sample_every=0, checkpoint_dir=str(tmp / "cv"), quiet=True),
-                       log=lambda *a, **k: None)
+        train(TrainConfig(train_data=str(data), hidden_size=32, num_layers=2, batch_size=8, seq_length=32, max_steps=20,
+                          max_epochs=0, eval_val_every=0, sample_every=0, checkpoint_dir=str(tmp / "cv"), quiet=True),
+              log=lambda *a, **k: None)
     finally:
         if saved_cache is None:
             os.environ.pop("TFCHARRNN_CACHE", None)

@@ -257,7 +257,8 @@ def test_layers_stay_cudnn_eligible():
     for kind, check in (("lstm", _do_lstm_arguments_support_cudnn), ("gru", _do_gru_arguments_support_cudnn)):
         m = CharRNN(ModelConfig(vocab_size=5, model=kind, hidden_size=4, num_layers=2))
         for layer in m.rnn_layers:
-            kwargs = dict(activation=layer.cell.activation, recurrent_activation=layer.cell.recurrent_activation, unroll=layer.unroll, use_bias=layer.cell.use_bias)
+            kwargs = dict(activation=layer.cell.activation, recurrent_activation=layer.cell.recurrent_activation, unroll=layer.unroll,
+                          use_bias=layer.cell.use_bias)
             if kind == "gru":
                 kwargs["reset_after"] = layer.cell.reset_after
             assert check(**kwargs)

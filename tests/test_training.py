@@ -269,7 +269,7 @@ def test_batches_pulled_several_per_element_train_as_one_at_a_time(small_corpus,
         histories.append(trainer.history)
     assert set(asked) == {1, 16}
     assert [s for s, _ in histories[0]] == [s for s, _ in histories[1]] == list(range(1, 61))
-    np.testing.assert_allclose([l for _, l in histories[0]], [l for _, l in histories[1]], rtol=1e-6)
+    np.testing.assert_allclose([loss for _, loss in histories[0]], [loss for _, loss in histories[1]], rtol=1e-6)
 
 
 def test_resume_on_a_different_vocabulary_is_a_clear_error(tiny_checkpoint, tmp_path):
@@ -333,7 +333,8 @@ def test_a_time_budgeted_run_resumed_half_way_continues_its_schedule_to_the_floo
 
 @pytest.mark.parametrize(
     "field, value",
-    [("learning_rate", 0.0), ("learning_rate", -1.0), ("batch_size", 0), ("seq_length", -5), ("hidden_size", 0), ("dropout", 1.5), ("weight_drop", 1.0), ("weight_decay", -0.1),
+    [("learning_rate", 0.0), ("learning_rate", -1.0), ("batch_size", 0), ("seq_length", -5), ("hidden_size", 0), ("dropout", 1.5),
+     ("weight_drop", 1.0), ("weight_decay", -0.1),
      ("val_frac", 1.2), ("grad_clip", 0.0), ("layout", "zigzag"), ("model", "transformer")],
 )
 def test_bad_settings_are_clear_errors(small_corpus, tmp_path, field, value):

@@ -313,5 +313,6 @@ def _prefetched(ds):
 
 def describe(corpus: Corpus) -> str:
     return json.dumps(
-        {"files": len(corpus.paths), "chars": corpus.num_chars, "vocab": corpus.vocab.size, "train": len(corpus.train), "val": len(corpus.val), "test": len(corpus.test)}
+        {"files": len(corpus.paths), "chars": corpus.num_chars, "vocab": corpus.vocab.size, "train": len(corpus.train), "val": len(corpus.val),
+         "test": len(corpus.test)}
     )

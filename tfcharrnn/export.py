@@ -63,10 +63,8 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
 
-import numpy as np
 
 from tfcharrnn.errors import UserError
 

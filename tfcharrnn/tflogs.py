@@ -18,7 +18,8 @@ import re
 import sys
 import threading
 
-TF_LOG_LINE = re.compile(rb"^(WARNING: All log messages before absl|[IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\]|INFO: Created TensorFlow Lite XNNPACK delegate|To enable the following instructions|This TensorFlow binary is optimized)")
+TF_LOG_LINE = re.compile(rb"^(WARNING: All log messages before absl|[IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\]|INFO: Created TensorFlow Lite XNNPACK delegate"
+                         rb"|To enable the following instructions|This TensorFlow binary is optimized)")
 SHOW_ALL = "TFCHARRNN_TF_LOGS"
 
 

@@ -17,7 +17,6 @@ TF-free .tflite sampler stay fast.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 
 from tfcharrnn.errors import UserError
@@ -178,7 +177,8 @@ def _train_optimisation(p, d):
     g.add_argument("--lr_schedule", choices=LR_SCHEDULES, default=d.lr_schedule,
                    help="cosine: decay to min_lr_frac over the run; exp: char-rnn's per-epoch decay")
     g.add_argument("--lr_decay", "--learning_rate_decay", dest="lr_decay", type=number, default=d.lr_decay, help="exp schedule: factor per epoch")
-    g.add_argument("--lr_decay_after", "--learning_rate_decay_after", dest="lr_decay_after", type=number, default=d.lr_decay_after, help="exp schedule: first epoch to decay")
+    g.add_argument("--lr_decay_after", "--learning_rate_decay_after", dest="lr_decay_after", type=number, default=d.lr_decay_after,
+                   help="exp schedule: first epoch to decay")
     g.add_argument("--min_lr_frac", type=number, default=d.min_lr_frac, help="cosine schedule: final learning rate as a fraction")
     g.add_argument("--warmup_steps", type=integer, default=d.warmup_steps, help="linear warm-up steps")
     from tfcharrnn.training.config import DEFAULT_ADAM_BETA2

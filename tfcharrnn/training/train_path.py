@@ -15,7 +15,7 @@ the one --train_path names, else the fastest here, timed once per machine and sh
 | `keras` | the Keras layers in a tf.function step (cuDNN on a GPU) |
 | `whole-batch` | the fused CPU loops (tfcharrnn.fused), one loop over the whole batch (older name: `fused`) |
 | `layer-groups` | the fused loops, the batch's rows as two groups inside each layer, loops side by side |
-| `step-groups` | the trainer splits the batch in two; each group's whole step (every layer, the loss, the backward pass) is one XLA computation, and the two run side by side |
+| `step-groups` | the trainer splits the batch in two; each group's whole step (every layer, loss, backward) is one XLA computation, side by side |
 | `xla` | the whole step one XLA computation (fused loops, row groups inside each layer) |
 
 A `-bf16` suffix (`whole-batch-bf16`, `layer-groups-bf16`, `xla-bf16`) gives the fused loops' large
