@@ -55,3 +55,39 @@ def busy_load() -> float | None:
     except OSError:
         return None
     return load if load > 0.5 * (os.cpu_count() or 1) else None
+
+
+class JsonCache:
+    """A small JSON file of measurements in cache_dir(): key -> entry. A missing or damaged file
+    reads as empty (measure again); a write that fails (a read-only home) is skipped, since a
+    cache must never stop a run. Written atomically, so a crash leaves the old file or the new."""
+
+    def __init__(self, filename: str, directory: str | None = None):
+        self.path = os.path.join(directory or cache_dir(), filename)
+
+    def read(self) -> dict:
+        import json
+
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                entries = json.load(f)
+            return entries if isinstance(entries, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def get(self, key: str) -> dict | None:
+        entry = self.read().get(key)
+        return entry if isinstance(entry, dict) else None
+
+    def put(self, key: str, entry: dict) -> None:
+        import json
+
+        from tfcharrnn.files import atomic_write_bytes
+
+        entries = self.read()
+        entries[key] = entry
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            atomic_write_bytes(self.path, json.dumps(entries, indent=1, sort_keys=True).encode("utf-8"))
+        except OSError:
+            pass

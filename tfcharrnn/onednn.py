@@ -224,33 +224,11 @@ def cache_key(info: dict) -> str:
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:24]
 
 
-class Cache:
+class Cache(machine.JsonCache):
     """CACHE_FILE: machine key -> the measured decision (enabled, speedup, seconds per workload)."""
 
     def __init__(self, directory: str | None = None):
-        self.path = os.path.join(directory or machine.cache_dir(), CACHE_FILE)
-
-    def _read(self) -> dict:
-        try:
-            with open(self.path, encoding="utf-8") as f:
-                entries = json.load(f)
-            return entries if isinstance(entries, dict) else {}
-        except (OSError, ValueError):
-            return {}  # none yet, or damaged: measure again
-
-    def get(self, key: str) -> dict | None:
-        return self._read().get(key)
-
-    def put(self, key: str, entry: dict) -> None:
-        from tfcharrnn.files import atomic_write_bytes
-
-        entries = self._read()
-        entries[key] = entry
-        try:
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            atomic_write_bytes(self.path, json.dumps(entries, indent=1, sort_keys=True).encode("utf-8"))
-        except OSError:
-            pass  # a read-only home measures again next time; it must not stop the run
+        super().__init__(CACHE_FILE, directory)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -40,7 +40,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -261,28 +260,20 @@ def cache_key(cfg, model_config) -> str:
     return Cache.key(machine_key(), shape_key(cfg, model_config))
 
 
-class Cache:
+class Cache(machine.JsonCache):
     """CACHE_FILE: entry key (machine + shape) -> the chosen path's name and the timings."""
 
     def __init__(self, directory: str | None = None):
-        self.path = os.path.join(directory or machine.cache_dir(), CACHE_FILE)
+        super().__init__(CACHE_FILE, directory)
 
     @staticmethod
     def key(machine_desc: dict, shape: dict) -> str:
         return hashlib.sha256(json.dumps({"machine": machine_desc, "shape": shape}, sort_keys=True).encode()).hexdigest()[:24]
 
-    def _read(self) -> dict:
-        try:
-            with open(self.path, encoding="utf-8") as f:
-                entries = json.load(f)
-            return entries if isinstance(entries, dict) else {}
-        except (OSError, ValueError):
-            return {}  # no cache yet, or a damaged one: measure again
-
     def lookup(self, key: str, paths: list, load: float | None) -> Choice | None:
         """The choice stored under ``key`` if it is one of ``paths``; None when there is none, or when
         it was measured on a busy machine and this one is quiet now (``load`` None)."""
-        entry = self._read().get(key)
+        entry = self.get(key)
         by_name = {p.name: p for p in paths}
         if not isinstance(entry, dict) or ALIASES.get(entry.get("path"), entry.get("path")) not in by_name:
             return None
@@ -290,14 +281,3 @@ class Cache:
             return None
         seconds = {ALIASES.get(name, name): s for name, s in entry.get("seconds", {}).items()}  # an entry stored under older names
         return Choice(by_name[ALIASES.get(entry["path"], entry["path"])], cached=True, seconds=seconds)
-
-    def put(self, key: str, entry: dict) -> None:
-        from tfcharrnn.files import atomic_write_bytes
-
-        entries = self._read()
-        entries[key] = entry
-        try:
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            atomic_write_bytes(self.path, json.dumps(entries, indent=1, sort_keys=True).encode("utf-8"))
-        except OSError:
-            pass  # the cache is an optimisation: a read-only home must not stop training
