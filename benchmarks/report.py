@@ -181,7 +181,7 @@ def to_markdown(results) -> str:
         lines += _generate_tables(results["generate"])
     if "prep" in results:
         lines += _prep_table(results["prep"])
-    if "quality-grid" in results:
+    if results.get("quality-grid", {}).get("peers"):  # without PyTorch there is no peer to tune: no table
         lines += _grid_table(results["quality-grid"])
     if "quality" in results:
         lines += _quality_table(results["quality"])

@@ -2,7 +2,7 @@
 
     from tfcharrnn.training.recipe import resolve
     cfg, why = resolve(cfg, train_chars=1_003_855, vocab_size=65)   # every field left None filled in
-    print(why)   # recipe for 15 min on 1.0M training characters (about 13 epochs): 2x384, dropout 0.25, ...
+    print(why)   # recipe: hidden_size 384, num_layers 2, dropout 0.25, ... (for 15 min on 1M training characters: ...)
 
 What a character model should be depends on how much it can see: a short budget wants a small
 model that learns fast and no regulariser (it cannot overfit in a few passes over the text); a
@@ -27,13 +27,19 @@ from __future__ import annotations
 import dataclasses
 import math
 
-# (budget minutes below which, hidden size): the first whose bound exceeds the budget
+# (budget minutes below which, hidden size): the first whose bound exceeds the budget. Measured on
+# Tiny Shakespeare at equal minutes: 3 minutes, 2x256 1.4699 against 2x192 1.4844; 15 minutes,
+# 2x384 1.4183 against 2x512 1.4256 (docs/performance.md, quality).
 WIDTHS = ((6.0, 256), (30.0, 384), (math.inf, 512))
 NUM_LAYERS = 2
-# (expected epochs below which, (dropout, weight_drop, weight_decay))
-REGULARISERS = ((7.0, (0.0, 0.0, 0.0)), (20.0, (0.25, 0.1, 0.05)), (math.inf, (0.3, 0.15, 0.1)))
-# A 2-layer LSTM's training speed on the reference 2-core CPU (Intel Xeon, AVX-512): 2x256 with a
-# 65-character vocabulary runs ~34,000 chars/s at ~0.8M multiply-adds per character.
+# (expected epochs below which, (dropout, weight_drop, weight_decay)). Below 7 passes a regulariser
+# only slows learning (5.6 epochs of 2x256: dropout 0.1 1.4960, 0.2 1.5088, none 1.4699); from 7 to
+# 30, AWD-LSTM's three at the strength that gave 1.4183 (13 epochs) and 1.3936 (26 epochs) at 2x384.
+REGULARISERS = ((7.0, (0.0, 0.0, 0.0)), (30.0, (0.25, 0.1, 0.05)), (math.inf, (0.3, 0.15, 0.1)))
+# A 2-layer LSTM's training speed on the reference 2-core CPU (Intel Xeon, AVX-512), start-up and
+# validation included: 2x256 with a 65-character vocabulary (~0.8M multiply-adds per character)
+# averages ~31,000-34,000 chars/s over a 3-minute run (5.6 epochs of Tiny Shakespeare), 2x384
+# (~1.8M) ~15,000 over 15 minutes (13.4 epochs).
 REFERENCE_MACS_PER_S = 2.7e10
 
 CHOSEN = ("hidden_size", "num_layers", "dropout", "weight_drop", "weight_decay")
