@@ -67,12 +67,19 @@ def load_grid(path: str) -> dict:
 
 def grid_entry(grid: dict, peer: str, minutes: float, corpus: str):
     """(entry, where it comes from): the grid's entry for this peer, minutes and corpus ({"best":
-    settings, "tried": [...], ...}); else its entry on shakespeare at these minutes; else None."""
-    by_corpus = grid.get(peer, {}).get(f"{minutes:g}", {})
-    for source in (corpus, "shakespeare"):
-        if source in by_corpus:
-            where = "" if source == corpus else f", run on shakespeare (no grid on {corpus})"
-            return by_corpus[source], f"grid: best of {len(by_corpus[source]['tried'])} at {minutes:g} min{where}"
+    settings, "tried": [...], ...}); else its entry on shakespeare at these minutes; else, for the
+    LSTM (whose learning rate and batch do not depend on the sizes it copies), its entry at the
+    nearest other budget; else None."""
+    by_minutes = grid.get(peer, {})
+    budgets = [f"{minutes:g}"] + sorted((m for m in by_minutes if m != f"{minutes:g}" and peer == "torch"),
+                                        key=lambda m: abs(math.log(float(m) / minutes)))
+    for budget in budgets:
+        for source in (corpus, "shakespeare"):
+            entry = by_minutes.get(budget, {}).get(source)
+            if entry:
+                where = "" if source == corpus else f", run on shakespeare (no grid on {corpus})"
+                where += "" if budget == f"{minutes:g}" else f" (no grid at {minutes:g} min)"
+                return entry, f"grid: best of {len(entry['tried'])} at {budget} min{where}"
     return None, f"defaults: no grid run for {peer} at {minutes:g} min"
 
 
@@ -166,7 +173,8 @@ def lstm_sizes(tf_run) -> dict:
         return dict(SIZES)
     c = tf_run["config"]
     return {"model": c["model"], "hidden_size": c["hidden_size"], "num_layers": c["num_layers"], "embedding_size": c["embedding_size"],
-            "dropout": c.get("dropout", 0.0), "seq_length": tf_run["train_config"].get("seq_length", SIZES["seq_length"])}
+            "dropout": c.get("dropout", 0.0), "seq_length": tf_run["train_config"].get("seq_length", SIZES["seq_length"]),
+            "weight_decay": tf_run["train_config"].get("weight_decay") or 0.0, "adam_beta2": tf_run["train_config"].get("adam_beta2", SIZES["adam_beta2"])}
 
 
 def run_peer(args, peer: str, minutes: float, path: str, settings: dict, tag: str) -> dict:

@@ -1,13 +1,13 @@
 """The grid before the race: each PyTorch peer's best settings per budget and corpus, written to a file.
 
-    python scripts/bench.py --only quality-grid                     # 3 minutes on shakespeare: 16 runs, ~55 min
+    python scripts/bench.py --only quality-grid                     # 3 minutes on shakespeare: 9 runs, ~30 min
     python scripts/bench.py --only quality-grid --quality-minutes 15 --quality-corpora shakespeare
     python scripts/bench.py --only quality-grid,quality             # the grid, then the race with its choices
 
 For each minutes value and corpus, one run after another, each in its own process:
   tfcharrnn     python scripts/train.py --time_budget M --train_data FILE, once: the sizes the LSTM copies
-  torch         benchmarks.lstm_peer.GRID: Adam's learning rate {2e-3, 5e-3, 1e-2} x batch {32, 64, 128}
-  transformer   benchmarks.transformer_peer.grid(M): the budget's two sizes x learning rate {5e-4, 1e-3, 2e-3}
+  torch         benchmarks.lstm_peer.GRID: Adam's learning rate {5e-3, 1e-2} x batch {32, 64}
+  transformer   benchmarks.transformer_peer.grid(M): the budget's two sizes x learning rate {1e-3, 2e-3}
 (--quality-peers chooses among torch and transformer; --quick tries each grid's first and last
 point only.) The lowest validation loss is a peer's best: chosen on the race's own validation
 text, which favours the peers, as it should (a peer given poor settings proves nothing). The
