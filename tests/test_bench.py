@@ -157,8 +157,14 @@ def test_the_race_reads_the_grid_and_says_where_settings_come_from():
     assert entry["best"] == {"learning_rate": 0.01, "batch_size": 32} and source == "grid: best of 3 at 3 min"
     entry, source = grid_entry(grid, "torch", 3, "code")  # no grid on this corpus: the shakespeare one, said so
     assert entry["best"]["learning_rate"] == 0.01 and "no grid on code" in source
-    assert grid_entry(grid, "torch", 15, "shakespeare") == (None, "defaults: no grid run for torch at 15 min")
-    assert grid_entry(grid, "transformer", 3, "shakespeare")[0] is None
+    # no grid at 15 minutes: the LSTM's learning rate and batch come from the nearest budget, said so
+    entry, source = grid_entry(grid, "torch", 15, "shakespeare")
+    assert entry["best"]["learning_rate"] == 0.01 and source == "grid: best of 3 at 3 min (no grid at 15 min)"
+    grid["torch"]["30"] = {"shakespeare": {"best": {"learning_rate": 0.002, "batch_size": 64}, "tried": [{}]}}
+    assert grid_entry(grid, "torch", 20, "shakespeare")[0]["best"]["learning_rate"] == 0.002  # 30 is nearer to 20 than 3
+    grid["transformer"] = {"3": grid["torch"]["3"]}  # the transformer's sizes depend on the budget: no fallback
+    assert grid_entry(grid, "transformer", 15, "shakespeare") == (None, "defaults: no grid run for transformer at 15 min")
+    assert grid_entry({}, "torch", 3, "shakespeare")[0] is None
 
 
 def test_a_tfcharrnn_run_is_read_as_sample_and_export_would_use_it(tmp_path):
@@ -175,7 +181,10 @@ def test_a_tfcharrnn_run_is_read_as_sample_and_export_would_use_it(tmp_path):
     (tmp_path / "metrics.jsonl").write_text(json.dumps({"kind": "val", "step": 200}) + "\n" + json.dumps(end) + "\n")
     r = read_run(str(tmp_path))
     assert (r["val_loss"], r["best_step"], r["steps"], r["epochs"], r["chars_per_s"]) == (1.50, 100, 210, 2.1, 10_000.0)
-    assert lstm_sizes(r) == {"model": "lstm", "hidden_size": 384, "num_layers": 3, "embedding_size": 48, "dropout": 0.25, "seq_length": 64}
+    assert lstm_sizes(r) == {"model": "lstm", "hidden_size": 384, "num_layers": 3, "embedding_size": 48, "dropout": 0.25, "seq_length": 64,
+                             "weight_decay": 0.0, "adam_beta2": 0.99}  # a run before --adam_beta2: today's default
+    r["train_config"].update(weight_decay=0.05, adam_beta2=0.999)  # the peer gets the run's optimiser settings
+    assert (lstm_sizes(r)["weight_decay"], lstm_sizes(r)["adam_beta2"]) == (0.05, 0.999)
 
 
 def test_quality_flags_are_checked():
