@@ -65,7 +65,6 @@ import re
 import shutil
 import time
 
-
 from tfcharrnn.errors import UserError
 
 MAX_NEW_CHARS = 10_000  # per-row cap of max_new_chars; --max_new_chars changes it at export time

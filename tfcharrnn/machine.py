@@ -65,6 +65,14 @@ class JsonCache:
     def __init__(self, filename: str, directory: str | None = None):
         self.path = os.path.join(directory or cache_dir(), filename)
 
+    @staticmethod
+    def key(description: dict) -> str:
+        """The entry key of what a measurement depends on (machine, versions, shape): a short hash."""
+        import hashlib
+        import json
+
+        return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:24]
+
     def read(self) -> dict:
         import json
 

@@ -34,7 +34,6 @@ flags (tests/test_onednn.py covers the AVX2-only case on an AVX-512 machine).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -220,8 +219,7 @@ def tensorflow_version() -> str:
 
 
 def cache_key(info: dict) -> str:
-    described = {**info, "tensorflow": tensorflow_version()}
-    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:24]
+    return Cache.key({**info, "tensorflow": tensorflow_version()})
 
 
 class Cache(machine.JsonCache):

@@ -38,8 +38,6 @@ The candidates are timed in this process, so under the oneDNN setting the run it
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import time
 from dataclasses import dataclass, field
 
@@ -268,7 +266,7 @@ class Cache(machine.JsonCache):
 
     @staticmethod
     def key(machine_desc: dict, shape: dict) -> str:
-        return hashlib.sha256(json.dumps({"machine": machine_desc, "shape": shape}, sort_keys=True).encode()).hexdigest()[:24]
+        return machine.JsonCache.key({"machine": machine_desc, "shape": shape})
 
     def lookup(self, key: str, paths: list, load: float | None) -> Choice | None:
         """The choice stored under ``key`` if it is one of ``paths``; None when there is none, or when
