@@ -34,7 +34,7 @@ DEFAULTS = {"learning_rate": 5e-3, "batch_size": 64}
 # 5e-3 and twice it (2e-3 and 3e-3 learned less in 3 minutes in every run so far), batches 32 and 64
 # (128 led nowhere in 2026-12)
 GRID = [{"learning_rate": lr, "batch_size": b} for lr in (5e-3, 1e-2) for b in (32, 64)]
-# The sizes when no tfcharrnn run is there to copy: tfcharrnn's defaults (TrainConfig)
+# What it copies from a tfcharrnn run (benchmarks.quality.lstm_sizes), when there is none: tfcharrnn's 3-minute choice
 SIZES = {"model": "lstm", "hidden_size": 256, "num_layers": 2, "embedding_size": 64, "dropout": 0.0, "seq_length": 100,
          "weight_decay": 0.0, "adam_beta2": 0.99}
 

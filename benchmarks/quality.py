@@ -166,7 +166,8 @@ def run_noflag(args) -> dict:
 
 
 def lstm_sizes(tf_run) -> dict:
-    """The sizes the LSTM peer copies from a tfcharrnn run's checkpoint (its defaults without one)."""
+    """What the LSTM peer copies from a tfcharrnn run's checkpoint (its defaults without one): the
+    sizes and dropout, and Adam's beta2 and weight decay."""
     from benchmarks.lstm_peer import SIZES
 
     if not tf_run:

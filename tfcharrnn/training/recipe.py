@@ -36,10 +36,12 @@ NUM_LAYERS = 2
 # only slows learning (5.6 epochs of 2x256: dropout 0.1 1.4960, 0.2 1.5088, none 1.4699); from 7 to
 # 30, AWD-LSTM's three at the strength that gave 1.4183 (13 epochs) and 1.3936 (26 epochs) at 2x384.
 REGULARISERS = ((7.0, (0.0, 0.0, 0.0)), (30.0, (0.25, 0.1, 0.05)), (math.inf, (0.3, 0.15, 0.1)))
-# A 2-layer LSTM's training speed on the reference 2-core CPU (Intel Xeon, AVX-512), start-up and
-# validation included: 2x256 with a 65-character vocabulary (~0.8M multiply-adds per character)
-# averages ~31,000-34,000 chars/s over a 3-minute run (5.6 epochs of Tiny Shakespeare), 2x384
-# (~1.8M) ~15,000 over 15 minutes (13.4 epochs).
+# A 2-layer LSTM's training speed on a 2-core CPU, start-up and validation included, set at the
+# slow end of what was measured on the Intel Xeon (AVX-512) reference: 2x256 with a 65-character
+# vocabulary (~0.8M multiply-adds per character) averaged ~31,000 chars/s over a 3-minute run on a
+# busy machine (5.6 epochs of Tiny Shakespeare) and ~39,000 on a quiet one (7.0 epochs); 2x384
+# (~1.8M) ~17,000 over 15 minutes (15.5 epochs). So the estimate (6.0 and 13.5 epochs) is low on
+# a quiet machine of that kind; early stopping guards the runs that make more passes.
 REFERENCE_MACS_PER_S = 2.7e10
 
 CHOSEN = ("hidden_size", "num_layers", "dropout", "weight_drop", "weight_decay")
