@@ -6,8 +6,9 @@
 What it is, so that it is a fair peer of `python scripts/train.py --time_budget M`:
 - the sizes of the tfcharrnn run it is compared with (layers, hidden size, embedding size, the
   dropout between layers and before the output layer; benchmarks.quality reads them from that
-  run's checkpoint), nn.LSTM's own dropout between layers, no weight drop, PyTorch's own
-  initialisation;
+  run's checkpoint), nn.LSTM's own dropout between layers, PyTorch's own initialisation; what a
+  plain nn.LSTM loop has, so none of tfcharrnn's own additions (weight drop, the weights'
+  moving average);
 - Adam at its learning rate and batch size from the grid (benchmarks.quality_grid), with that
   run's beta2 and decoupled weight decay (AdamW, biases excluded, as tfcharrnn's), gradient clip
   5, the same cosine decay to 5% over its own time budget as tfcharrnn

@@ -112,7 +112,8 @@ def read_run(run_dir: str) -> dict:
     return {"val_loss": state["val_loss"], "val_bits": state["val_loss"] / math.log(2), "best_step": state["step"],
             "best_epoch": state["epoch"], "steps": end["step"], "epochs": end["epoch"], "train_s": elapsed,
             "chars_per_s": end["chars_seen"] / elapsed if elapsed and "chars_seen" in end else None, "params": end.get("params"),
-            "stop_reason": end.get("stop_reason"), "config": meta["config"], "train_config": state.get("train_config", {}), "checkpoint": best}
+            "stop_reason": end.get("stop_reason"), "config": meta["config"], "train_config": state.get("train_config", {}), "checkpoint": best,
+            "raw_val_loss": end.get("raw_val_loss")}
 
 
 def run_train_script(flags: list, run_dir: str, log_path: str, threads: int, timeout: float) -> dict:
@@ -142,6 +143,9 @@ def _describe_defaults(r) -> str:
     if t:
         text += f", batch {t.get('batch_size')} x {t.get('seq_length')}, lr {t.get('learning_rate'):g}"
         text += f", weight decay {t['weight_decay']:g}" if t.get("weight_decay") else ""
+        if t.get("ema_momentum"):
+            raw = f"; the raw weights at the end: {r['raw_val_loss']:.4f}" if r.get("raw_val_loss") else ""
+            text += f", weights averaged (EMA {t['ema_momentum']:g}{raw})"
     return text
 
 

@@ -124,6 +124,35 @@ def test_regularised_run_trains_and_its_checkpoint_keeps_the_settings(small_corp
     assert ckpt.config.weight_drop == 0.3 and ckpt.train_state["train_config"]["weight_decay"] == 0.1
 
 
+def test_validation_and_checkpoints_use_the_weights_moving_average(small_corpus, tmp_path):
+    """--ema_momentum m: the checkpoint holds the average of every step's weights (a <- w_1, then
+    a <- m a + (1 - m) w_t, recomputed here from the raw weights), its validation is that model's,
+    and training goes on with the raw weights."""
+    trainer = Trainer(tiny_config(small_corpus, tmp_path, max_steps=12, ema_momentum=0.8))
+    raw, step = [], trainer._step
+
+    def recording(*args):
+        out = step(*args)
+        raw.append([v.numpy() for v in trainer.model.trainable_variables])
+        return out
+
+    trainer._step = recording
+    result = trainer.run()
+    average = raw[0]
+    for weights in raw[1:]:
+        average = [np.float32(0.8) * a + np.float32(0.2) * w for a, w in zip(average, weights)]
+    saved = ckpt_lib.load_checkpoint(result["checkpoint"], with_optimizer=False).weights
+    variables = trainer.model.trainable_variables
+    for v, a, w in zip(variables, average, raw[-1]):
+        np.testing.assert_allclose(saved[v.path], a, rtol=1e-5, atol=1e-6, err_msg=v.path)
+        np.testing.assert_array_equal(v.numpy(), w)  # training's own weights, back after the save
+    assert max(np.abs(a - w).max() for a, w in zip(average, raw[-1])) > 1e-3  # the average is not the last step's weights
+    assert trainer.evaluate(trainer.corpus.val) == pytest.approx(result["raw_val_loss"], rel=1e-5)  # reported beside it
+    for v, a in zip(variables, average):
+        v.assign(a)
+    assert trainer.evaluate(trainer.corpus.val) == pytest.approx(result["val_loss"], rel=1e-5)
+
+
 def test_weight_decay_shrinks_weight_matrices_not_biases(small_corpus, tmp_path):
     """Decoupled decay (AdamW): with a zero gradient a matrix shrinks by lr x decay, a bias stays."""
     trainer = Trainer(tiny_config(small_corpus, tmp_path, weight_decay=0.5, max_steps=1))

@@ -186,6 +186,12 @@ def _train_optimisation(p, d):
     beta2 = g.add_argument("--adam_beta2", type=number, default=d.adam_beta2,
                            help=f"Adam's second-moment decay; default {DEFAULT_ADAM_BETA2:g} (learns faster than 0.999 in short runs), a resumed run's own")
     beta2.doc_default = f"{DEFAULT_ADAM_BETA2:g} (resume: the checkpoint's)"
+    from tfcharrnn.training.config import DEFAULT_EMA_MOMENTUM
+
+    ema = g.add_argument("--ema_momentum", type=number, default=d.ema_momentum,
+                         help=f"validate, sample and save the weights' moving average with this momentum (0: the raw weights); "
+                              f"default {DEFAULT_EMA_MOMENTUM:g}, a resumed run's own")
+    ema.doc_default = f"{DEFAULT_EMA_MOMENTUM:g} (resume: the checkpoint's)"
     decay = g.add_argument("--weight_decay", type=number, default=d.weight_decay,
                            help="decoupled weight decay (AdamW) per unit of learning rate; biases excluded; default: the recipe's")
     decay.doc_default = "recipe"

@@ -92,17 +92,34 @@ def checkpoint_to_resume(cfg, log):
 
 
 def optimiser_defaults(cfg, restored):
-    """``cfg`` with Adam's beta2 decided when not given: a new run takes DEFAULT_ADAM_BETA2; a
-    resumed one keeps its checkpoint's (0.999, Keras' default, for checkpoints older than the
-    setting), so a resumed run continues the optimisation it started."""
-    from tfcharrnn.training.config import DEFAULT_ADAM_BETA2
+    """``cfg`` with Adam's beta2 and the weights' averaging decided when not given: a new run takes
+    DEFAULT_ADAM_BETA2 and DEFAULT_EMA_MOMENTUM; a resumed one keeps its checkpoint's (0.999, Keras'
+    default, and no averaging for checkpoints older than the settings), so a resumed run continues
+    the optimisation it started."""
+    from tfcharrnn.training.config import DEFAULT_ADAM_BETA2, DEFAULT_EMA_MOMENTUM
 
-    if cfg.adam_beta2 is not None:
-        return cfg
-    beta2 = DEFAULT_ADAM_BETA2
-    if restored is not None:
-        beta2 = restored.train_state.get("train_config", {}).get("adam_beta2") or 0.999
-    return dataclasses.replace(cfg, adam_beta2=beta2)
+    saved = restored.train_state.get("train_config", {}) if restored is not None else None
+    changes = {}
+    if cfg.adam_beta2 is None:
+        changes["adam_beta2"] = DEFAULT_ADAM_BETA2 if saved is None else saved.get("adam_beta2") or 0.999
+    if cfg.ema_momentum is None:
+        changes["ema_momentum"] = DEFAULT_EMA_MOMENTUM if saved is None else saved.get("ema_momentum") or 0.0
+    return dataclasses.replace(cfg, **changes)
+
+
+def swap_average(model, optimizer) -> None:
+    """Exchange the model's weights with the optimizer's moving average of them (nothing without one).
+    Done twice it is undone exactly; a checkpoint is written between two swaps, so its weights are
+    the average (what sampling, export and evaluation load) and the optimizer's average slots hold
+    the raw weights, and a resumed run swaps once after loading to train on from where it was."""
+    import tensorflow as tf
+
+    if not optimizer.use_ema or int(optimizer.iterations) == 0:  # the average starts at the first step
+        return
+    for weight, average in zip(model.trainable_variables, optimizer._model_variables_moving_average):
+        raw = tf.identity(tf.convert_to_tensor(weight))  # a copy: the assign below must not change it
+        weight.assign(average)
+        average.assign(raw)
 
 
 def restore_rng(model, rng: list) -> None:

@@ -23,6 +23,7 @@ resumed run continues both exactly.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import time
@@ -36,7 +37,7 @@ from tfcharrnn import onednn
 from tfcharrnn.errors import RunFailed, UserError
 from tfcharrnn.training.config import TrainConfig, learning_rate
 from tfcharrnn.training.distribute import Distribution
-from tfcharrnn.training.state import RunArrays, TrainState, checkpoint_to_resume, optimiser_defaults, restore_rng
+from tfcharrnn.training.state import RunArrays, TrainState, checkpoint_to_resume, optimiser_defaults, restore_rng, swap_average
 from tfcharrnn.training.stopping import StopFlag, stop_reason
 
 # Batches per tf.data element for one replica (see data._stacked): the loop pulls from the
@@ -220,9 +221,11 @@ class Trainer:
             self.log(f"{st.step:6d} | epoch {st.epoch:6.2f} {progress_bar(st.batch_in_epoch / batches)} | loss {loss:.4f} | "
                      f"smooth {smooth:.4f} | {rate * clock.chars_per_step:9,.0f} chars/s | {rate:6.2f} it/s | lr {lr:.2e}")
         if cfg.eval_val_every and st.step % cfg.eval_val_every == 0:
-            self.save(self._validate())
+            with self.averaged_weights():
+                self.save(self._validate())
         if cfg.sample_every and st.step % cfg.sample_every == 0 and cfg.sample_length and self.dist.chief:
-            text = self.sample(cfg.sample_length)
+            with self.averaged_weights():
+                text = self.sample(cfg.sample_length)
             if self.monitor:
                 self.monitor.sample(st.step, text)
             self.log("---- sample ----\n" + text + "\n----------------")
@@ -236,6 +239,9 @@ class Trainer:
         if self.recipe:
             self.log(self.recipe)
         self.log(f"training: {self.path_choice.describe()}")
+        if cfg.ema_momentum:
+            self.log(f"weights: validation, samples and checkpoints use their moving average (momentum {cfg.ema_momentum:g}, "
+                     "about the last {:.0f} steps; --ema_momentum 0: the raw weights)".format(1 / (1 - cfg.ema_momentum)))
         if self.restored_from:
             self.log(f"resumed from {self.restored_from} at step {self.state.step}, epoch {self.state.epoch:.2f}")
         if self.source is not None:
@@ -249,8 +255,16 @@ class Trainer:
         self.log(f"fine-tuning from {self.source.checkpoint.path}: validation of the loaded model on the new text {measured}")
 
     def _finish(self, reason: str) -> dict:
-        cfg, st = self.cfg, self.state
         self.log(f"stopping: {reason}")
+        raw_val = None
+        if self.cfg.ema_momentum and len(self.corpus.val) and int(self.optimizer.iterations):  # what the averaging bought, in every run
+            raw_val = self.evaluate(self.corpus.val)
+            self.log(f"validation of the raw weights (training's own, not averaged): {raw_val:.4f} nats/char")
+        with self.averaged_weights():
+            return self._finish_averaged(reason, raw_val)
+
+    def _finish_averaged(self, reason: str, raw_val: float | None) -> dict:
+        cfg, st = self.cfg, self.state
         interrupted = reason.endswith("received")
         if self.saved_at is not None and self.saved_at[0] == st.step:  # validated and saved at this very step already
             path, val_loss = self.last_checkpoint, self.saved_at[1]
@@ -260,6 +274,8 @@ class Trainer:
         result = {"step": st.step, "epoch": st.epoch, "val_loss": val_loss, "checkpoint": path, "elapsed_s": st.elapsed_s,
                   "chars_seen": st.chars_seen, "stop_reason": reason, "params": self.model.count_params(),
                   "best_val_loss": st.best_val_loss, "best_step": st.best_step, "best_checkpoint": self.best_checkpoint()}
+        if raw_val is not None:
+            result["raw_val_loss"] = raw_val
         if len(self.corpus.test):
             result["test_loss"] = self.evaluate(self.corpus.test)
             self.log(f"test loss {result['test_loss']:.4f} nats/char ({result['test_loss'] / math.log(2):.4f} bits/char)")
@@ -273,6 +289,16 @@ class Trainer:
         return result
 
     # --- evaluation, samples, checkpoints --------------------------------------------------------
+    @contextlib.contextmanager
+    def averaged_weights(self):
+        """Inside, the model holds the weights' moving average (--ema_momentum): what validation,
+        samples and checkpoints see. Training's own weights wait in the optimizer and come back after."""
+        swap_average(self.model, self.optimizer)
+        try:
+            yield
+        finally:
+            swap_average(self.model, self.optimizer)
+
     def evaluate(self, ids) -> float | None:
         """Mean nats per character of ``ids``: 64 contiguous rows, the state carried along each
         (tfcharrnn.scoring, the one layout and loop every runtime scores a text with)."""
@@ -367,12 +393,14 @@ def build_model(cfg, model_config, recurrence, dist, restored=None, source=None,
             ckpt_lib.assign_weights(model, restored.weights, restored.path)
         elif source is not None:
             source.load_into(model, train_ids, cfg.seed)
-        optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate, beta_2=cfg.adam_beta2, weight_decay=cfg.weight_decay or None)
+        optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate, beta_2=cfg.adam_beta2, weight_decay=cfg.weight_decay or None,
+                                          use_ema=bool(cfg.ema_momentum), ema_momentum=cfg.ema_momentum or 0.99)
         if cfg.weight_decay:
             optimizer.exclude_from_weight_decay(var_names=["bias"])
         optimizer.build(model.trainable_variables)
         if restored is not None:
             ckpt_lib.restore_optimizer(optimizer, model, restored.optimizer, restored.path)
+            swap_average(model, optimizer)  # the checkpoint's weights are the average, its average slots the raw weights
     if restored is not None:
         restore_rng(model, RunArrays.from_arrays(restored.run_arrays).rng)
     return model, optimizer
