@@ -37,7 +37,7 @@ DEFAULTS = {"learning_rate": 5e-3, "batch_size": 64}
 GRID = [{"learning_rate": lr, "batch_size": b} for lr in (5e-3, 1e-2) for b in (32, 64)]
 # What it copies from a tfcharrnn run (benchmarks.quality.lstm_sizes), when there is none: tfcharrnn's 3-minute choice
 SIZES = {"model": "lstm", "hidden_size": 256, "num_layers": 2, "embedding_size": 64, "dropout": 0.0, "seq_length": 100,
-         "weight_decay": 0.0, "adam_beta2": 0.99}
+         "weight_decay": 0.1, "adam_beta2": 0.99}
 
 
 def lstm_net(kind, vocab_size, embedding_size, hidden_size, num_layers, dropout):

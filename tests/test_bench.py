@@ -177,10 +177,11 @@ def test_a_tfcharrnn_run_is_read_as_sample_and_export_would_use_it(tmp_path):
         (tmp_path / name / "meta.json").write_text(json.dumps({"config": config, "train_state": state}))
     (tmp_path / "best.json").write_text(json.dumps({"checkpoint": "early"}))
     (tmp_path / "latest.json").write_text(json.dumps({"checkpoint": "late", "step": 200, "epoch": 2.0}))
-    end = {"kind": "end", "step": 210, "epoch": 2.1, "elapsed_s": 60.0, "chars_seen": 600_000, "params": 1000, "stop_reason": "patience"}
+    end = {"kind": "end", "step": 210, "epoch": 2.1, "elapsed_s": 60.0, "chars_seen": 600_000, "params": 1000, "stop_reason": "patience",
+           "raw_val_loss": 1.51}
     (tmp_path / "metrics.jsonl").write_text(json.dumps({"kind": "val", "step": 200}) + "\n" + json.dumps(end) + "\n")
     r = read_run(str(tmp_path))
-    assert (r["val_loss"], r["best_step"], r["steps"], r["epochs"], r["chars_per_s"]) == (1.50, 100, 210, 2.1, 10_000.0)
+    assert (r["val_loss"], r["best_step"], r["steps"], r["epochs"], r["chars_per_s"], r["raw_val_loss"]) == (1.50, 100, 210, 2.1, 10_000.0, 1.51)
     assert lstm_sizes(r) == {"model": "lstm", "hidden_size": 384, "num_layers": 3, "embedding_size": 48, "dropout": 0.25, "seq_length": 64,
                              "weight_decay": 0.0, "adam_beta2": 0.99}  # a run before --adam_beta2: today's default
     r["train_config"].update(weight_decay=0.05, adam_beta2=0.999)  # the peer gets the run's optimiser settings

@@ -113,7 +113,7 @@ def test_an_explicit_flag_wins_over_the_recipe():
 
 def test_more_passes_over_the_text_get_more_regularisation():
     short, _ = resolve(time_budget=3)
-    assert (short.dropout, short.weight_drop, short.weight_decay) == (0.0, 0.0, 0.0)
+    assert (short.dropout, short.weight_drop, short.weight_decay) == (0.0, 0.0, 0.1)  # decay alone helps even a short run
     from tfcharrnn.training import TrainConfig
     from tfcharrnn.training.recipe import resolve as recipe_resolve
 
