@@ -84,8 +84,8 @@ def finish(procs, timeout=240):
 
 def test_two_workers_agree_and_only_the_chief_writes(small_corpus, tmp_path):
     """Default suite: two MultiWorkerMirrored workers on 127.0.0.1, a few steps, each in its own run
-    directory: both end with bit-identical weights, the chief writes the checkpoint (holding those
-    weights) and the other worker writes nothing. The kill / resume path is the slow test below."""
+    directory: both end with bit-identical weights and moving averages, the chief writes the checkpoint
+    (holding that average) and the other worker writes nothing. The kill / resume path is the slow test below."""
     from tfcharrnn.checkpoint import load_checkpoint
 
     from helpers.digest import weights_digest
@@ -97,10 +97,11 @@ def test_two_workers_agree_and_only_the_chief_writes(small_corpus, tmp_path):
     assert r0["step"] == r1["step"] == 4 and len(r0["losses"]) == 4
     assert r0["losses"] == r1["losses"]  # the all-reduced loss of the same global batch
     assert r0["weights_sha256"] == r1["weights_sha256"]  # the same summed gradients, the same updates
+    assert r0["averaged_weights_sha256"] == r1["averaged_weights_sha256"] != r0["weights_sha256"]  # and the same moving average
     assert r0["wrote"] and r1["wrote"] is None
     assert json.loads((tmp_path / "run0" / "latest.json").read_text())["step"] == 4
     assert not (tmp_path / "run1").exists() or os.listdir(tmp_path / "run1") == []  # the worker wrote nothing
-    assert weights_digest(load_checkpoint(str(tmp_path / "run0"), with_optimizer=False).model) == r0["weights_sha256"]
+    assert weights_digest(load_checkpoint(str(tmp_path / "run0"), with_optimizer=False).model) == r0["averaged_weights_sha256"]
 
 
 @pytest.mark.slow

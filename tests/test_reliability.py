@@ -127,8 +127,8 @@ def test_disk_full_while_saving_is_one_line_exit_1_and_keeps_the_previous_checkp
 
 
 def test_a_nan_loss_is_one_line_with_the_fix_exit_1_and_keeps_the_last_checkpoint(small_corpus, tmp_path):
-    """scripts/train.py --init_from a checkpoint whose output weights are NaN (what a diverged run ends
-    with; its checksum updated, so it loads): the first step's loss is nan. RunFailed, not bad input:
+    """scripts/train.py --init_from a checkpoint whose output weights are NaN, averaged and raw (what a
+    diverged run ends with; its checksums updated, so it loads): the first step's loss is nan. RunFailed, not bad input:
     exit 1, the message names the step and the learning rate and says what to lower."""
     import numpy as np
 
@@ -145,6 +145,11 @@ def test_a_nan_loss_is_one_line_with_the_fix_exit_1_and_keeps_the_last_checkpoin
     weights = dict(np.load(diverged / "weights.npz"))
     weights["char_rnn/logits/kernel"][:] = np.nan
     replace_file(diverged, "weights.npz", npz_bytes(weights))
+    optimizer = dict(np.load(diverged / "optimizer.npz"))
+    for value in optimizer.values():
+        if value.shape == weights["char_rnn/logits/kernel"].shape:  # its Adam moments, and the raw weights (in the average's slot)
+            value[:] = np.nan
+    replace_file(diverged, "optimizer.npz", npz_bytes(optimizer))
     proc = subprocess.run(train_cmd(small_corpus, run, "--init_from", diverged, "--max_steps", 10, "--eval_val_every", 0,
                                     "--lr_schedule", "constant", "--learning_rate", 0.02), capture_output=True, text=True, timeout=180)
     assert proc.returncode == 1, proc.stderr[-2000:]

@@ -126,9 +126,9 @@ def test_regularised_run_trains_and_its_checkpoint_keeps_the_settings(small_corp
 
 def test_validation_and_checkpoints_use_the_weights_moving_average(small_corpus, tmp_path):
     """--ema_momentum m: the checkpoint holds the average of every step's weights (a <- w_1, then
-    a <- m a + (1 - m) w_t, recomputed here from the raw weights), its validation is that model's,
-    and training goes on with the raw weights."""
-    trainer = Trainer(tiny_config(small_corpus, tmp_path, max_steps=12, ema_momentum=0.8))
+    a <- m_t a + (1 - m_t) w_t with m_t = min(m, (t - 1) / (t + 9)), warming up: recomputed here from
+    the raw weights), its validation is that model's, and training goes on with the raw weights."""
+    trainer = Trainer(tiny_config(small_corpus, tmp_path, max_steps=20, ema_momentum=0.6))
     raw, step = [], trainer._step
 
     def recording(*args):
@@ -139,8 +139,9 @@ def test_validation_and_checkpoints_use_the_weights_moving_average(small_corpus,
     trainer._step = recording
     result = trainer.run()
     average = raw[0]
-    for weights in raw[1:]:
-        average = [np.float32(0.8) * a + np.float32(0.2) * w for a, w in zip(average, weights)]
+    for t, weights in enumerate(raw[1:], start=2):
+        m = np.float32(min(0.6, (t - 1) / (t + 9)))  # 0.6 from the 16th step on
+        average = [m * a + (1 - m) * w for a, w in zip(average, weights)]
     saved = ckpt_lib.load_checkpoint(result["checkpoint"], with_optimizer=False).weights
     variables = trainer.model.trainable_variables
     for v, a, w in zip(variables, average, raw[-1]):

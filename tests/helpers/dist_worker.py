@@ -84,9 +84,11 @@ def main(argv):
         t = Trainer(cfg)
         start = t.state.step
         t.run()
+        with t.averaged_weights():  # what a checkpoint holds
+            averaged = weights_digest(t.model)
         out = {"index": index, "chief": t.dist.chief, "replicas": t.dist.replicas, "start_step": start, "step": t.state.step,
                "losses": [loss for _, loss in t.history], "weights_sha256": weights_digest(t.model),
-               "wrote": t.last_checkpoint}
+               "averaged_weights_sha256": averaged, "wrote": t.last_checkpoint}
     print("RESULT " + json.dumps(out), flush=True)
     return 0
 

@@ -14,6 +14,7 @@
 | `steps.py` | the compiled train and evaluation steps for a path |
 | `stopping.py` | the stop rules; Ctrl-C / SIGTERM as a flag read between steps |
 | `state.py` | `TrainState` (where a run is) and `RunArrays` (carried state, random streams); resume |
+| `averaging.py` | the weights' moving average (--ema_momentum): Adam's, warmed up, and the swap in and out of the model |
 | `finetune.py` | `--finetune_from`: a new run from a trained model's weights, shape and vocabulary (new characters appended) |
 | `distribute.py` | devices and tf.distribute strategies |
 """

@@ -107,21 +107,6 @@ def optimiser_defaults(cfg, restored):
     return dataclasses.replace(cfg, **changes)
 
 
-def swap_average(model, optimizer) -> None:
-    """Exchange the model's weights with the optimizer's moving average of them (nothing without one).
-    Done twice it is undone exactly; a checkpoint is written between two swaps, so its weights are
-    the average (what sampling, export and evaluation load) and the optimizer's average slots hold
-    the raw weights, and a resumed run swaps once after loading to train on from where it was."""
-    import tensorflow as tf
-
-    if not optimizer.use_ema or int(optimizer.iterations) == 0:  # the average starts at the first step
-        return
-    for weight, average in zip(model.trainable_variables, optimizer._model_variables_moving_average):
-        raw = tf.identity(tf.convert_to_tensor(weight))  # a copy: the assign below must not change it
-        weight.assign(average)
-        average.assign(raw)
-
-
 def restore_rng(model, rng: list) -> None:
     """Dropout / weight-drop streams continue where the checkpoint left them (checkpoints without
     them, or with streams of another shape, start afresh)."""

@@ -37,7 +37,7 @@ from tfcharrnn import onednn
 from tfcharrnn.errors import RunFailed, UserError
 from tfcharrnn.training.config import TrainConfig, learning_rate
 from tfcharrnn.training.distribute import Distribution
-from tfcharrnn.training.state import RunArrays, TrainState, checkpoint_to_resume, optimiser_defaults, restore_rng, swap_average
+from tfcharrnn.training.state import RunArrays, TrainState, checkpoint_to_resume, optimiser_defaults, restore_rng
 from tfcharrnn.training.stopping import StopFlag, stop_reason
 
 # Batches per tf.data element for one replica (see data._stacked): the loop pulls from the
@@ -240,8 +240,11 @@ class Trainer:
             self.log(self.recipe)
         self.log(f"training: {self.path_choice.describe()}")
         if cfg.ema_momentum:
-            self.log(f"weights: validation, samples and checkpoints use their moving average (momentum {cfg.ema_momentum:g}, "
-                     "about the last {:.0f} steps; --ema_momentum 0: the raw weights)".format(1 / (1 - cfg.ema_momentum)))
+            from tfcharrnn.training.averaging import WARMUP
+
+            span = 1 / (1 - cfg.ema_momentum)  # steps
+            self.log(f"weights: validation, samples and checkpoints use their moving average (momentum {cfg.ema_momentum:g}: about the "
+                     f"last {span:.0f} steps, the last tenth of them before step {span / WARMUP:.0f}; --ema_momentum 0: the raw weights)")
         if self.restored_from:
             self.log(f"resumed from {self.restored_from} at step {self.state.step}, epoch {self.state.epoch:.2f}")
         if self.source is not None:
@@ -255,9 +258,11 @@ class Trainer:
         self.log(f"fine-tuning from {self.source.checkpoint.path}: validation of the loaded model on the new text {measured}")
 
     def _finish(self, reason: str) -> dict:
+        from tfcharrnn.training.averaging import steps_taken
+
         self.log(f"stopping: {reason}")
         raw_val = None
-        if self.cfg.ema_momentum and len(self.corpus.val) and int(self.optimizer.iterations):  # what the averaging bought, in every run
+        if self.cfg.ema_momentum and len(self.corpus.val) and steps_taken(self.optimizer):  # what the averaging bought, in every run
             raw_val = self.evaluate(self.corpus.val)
             self.log(f"validation of the raw weights (training's own, not averaged): {raw_val:.4f} nats/char")
         with self.averaged_weights():
@@ -293,6 +298,8 @@ class Trainer:
     def averaged_weights(self):
         """Inside, the model holds the weights' moving average (--ema_momentum): what validation,
         samples and checkpoints see. Training's own weights wait in the optimizer and come back after."""
+        from tfcharrnn.training.averaging import swap_average
+
         swap_average(self.model, self.optimizer)
         try:
             yield
@@ -382,10 +389,9 @@ def build_model(cfg, model_config, recurrence, dist, restored=None, source=None,
     """The model on ``recurrence`` and its Adam, built under the strategy: (model, optimizer); a
     checkpoint's weights, Adam state and random streams when resuming; the weights of the model
     fine-tuned from (a finetune.Source; ``train_ids`` size its new characters' bias), and nothing else."""
-    import keras
-
     from tfcharrnn import checkpoint as ckpt_lib
     from tfcharrnn.model import CharRNN
+    from tfcharrnn.training.averaging import AveragingAdam, swap_average
 
     with dist.strategy.scope():
         model = CharRNN(model_config, recurrence=recurrence)
@@ -393,7 +399,7 @@ def build_model(cfg, model_config, recurrence, dist, restored=None, source=None,
             ckpt_lib.assign_weights(model, restored.weights, restored.path)
         elif source is not None:
             source.load_into(model, train_ids, cfg.seed)
-        optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate, beta_2=cfg.adam_beta2, weight_decay=cfg.weight_decay or None,
+        optimizer = AveragingAdam(learning_rate=cfg.learning_rate, beta_2=cfg.adam_beta2, weight_decay=cfg.weight_decay or None,
                                           use_ema=bool(cfg.ema_momentum), ema_momentum=cfg.ema_momentum or 0.99)
         if cfg.weight_decay:
             optimizer.exclude_from_weight_decay(var_names=["bias"])
