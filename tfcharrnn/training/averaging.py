@@ -13,9 +13,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-# The average spans about the last 1/WARMUP of the steps taken until the momentum reaches its
-# setting: a short run (tens or hundreds of steps) would otherwise average in its first,
-# untrained weights (0.995 ** 200 = 0.37 of the average).
+# The average spans about the last WARMUP of the steps taken (a tenth; the trainer's start-up line
+# says so) until that reaches its setting's 1 / (1 - momentum): a short run (tens or hundreds of
+# steps) would otherwise average in its first, untrained weights (0.995 ** 200 = 0.37 of the average).
 WARMUP = 0.1
 
 

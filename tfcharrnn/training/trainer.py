@@ -400,7 +400,7 @@ def build_model(cfg, model_config, recurrence, dist, restored=None, source=None,
         elif source is not None:
             source.load_into(model, train_ids, cfg.seed)
         optimizer = AveragingAdam(learning_rate=cfg.learning_rate, beta_2=cfg.adam_beta2, weight_decay=cfg.weight_decay or None,
-                                          use_ema=bool(cfg.ema_momentum), ema_momentum=cfg.ema_momentum or 0.99)
+                                  use_ema=bool(cfg.ema_momentum), ema_momentum=cfg.ema_momentum or 0.99)
         if cfg.weight_decay:
             optimizer.exclude_from_weight_decay(var_names=["bias"])
         optimizer.build(model.trainable_variables)
