@@ -11,8 +11,8 @@ What it is, so that it is a fair peer of `python scripts/train.py --time_budget 
   moving average);
 - Adam at its learning rate and batch size from the grid (benchmarks.quality_grid), with that
   run's beta2 and decoupled weight decay (AdamW, biases excluded, as tfcharrnn's), gradient clip
-  5, the same cosine decay to 5% over its own time budget as tfcharrnn
-  (tfcharrnn.training.learning_rate);
+  5, the same schedule over its own time budget as that run (tfcharrnn.training.learning_rate:
+  wsd, the rate held and then falling to 5% over the last 30%, for runs since 2026-12-04);
 - the stream layout with the state carried (tfcharrnn.data.stream_layout: contiguous rows, a new
   offset each epoch), seq_length characters per step;
 - scored as tfcharrnn scores: the whole validation text as 64 contiguous rows read in chunks of
@@ -37,7 +37,7 @@ DEFAULTS = {"learning_rate": 5e-3, "batch_size": 64}
 GRID = [{"learning_rate": lr, "batch_size": b} for lr in (5e-3, 1e-2) for b in (32, 64)]
 # What it copies from a tfcharrnn run (benchmarks.quality.lstm_sizes), when there is none: tfcharrnn's 3-minute choice
 SIZES = {"model": "lstm", "hidden_size": 256, "num_layers": 2, "embedding_size": 64, "dropout": 0.0, "seq_length": 100,
-         "weight_decay": 0.1, "adam_beta2": 0.99}
+         "weight_decay": 0.1, "adam_beta2": 0.99, "lr_schedule": "wsd", "min_lr_frac": 0.05, "lr_decay_frac": 0.3}
 
 
 def lstm_net(kind, vocab_size, embedding_size, hidden_size, num_layers, dropout):
@@ -81,10 +81,11 @@ def evaluate(net, ids, seq_length) -> float:
 
 
 def _schedule(minutes, s):
-    """The TrainConfig whose learning_rate() is the schedule: cosine to 5% over ``minutes``."""
+    """The TrainConfig whose learning_rate() is the schedule: the tfcharrnn run's over ``minutes``."""
     from tfcharrnn.training import TrainConfig
 
-    return TrainConfig(time_budget=minutes, max_epochs=0, lr_schedule="cosine", min_lr_frac=0.05, warmup_steps=0,
+    return TrainConfig(time_budget=minutes, max_epochs=0, lr_schedule=s["lr_schedule"], min_lr_frac=s["min_lr_frac"],
+                       lr_decay_frac=s["lr_decay_frac"], warmup_steps=0,
                        learning_rate=s["learning_rate"], batch_size=s["batch_size"], seq_length=s["seq_length"])
 
 
@@ -140,7 +141,7 @@ def train(corpus_path: str, minutes: float, settings: dict, seed: int = 123) -> 
     val = evaluate(net, corpus.val, s["seq_length"])
     label = (f"PyTorch nn.{s['model'].upper()} {s['num_layers']}x{s['hidden_size']}, embedding {s['embedding_size']}, dropout {s['dropout']:g}, "
              f"batch {s['batch_size']} x {s['seq_length']}, Adam {s['learning_rate']:g} (beta2 {s['adam_beta2']:g}, weight decay {s['weight_decay']:g}) "
-             f"cosine to 5%, clip 5, {torch.get_num_threads()} threads")
+             f"{s['lr_schedule']} to {s['min_lr_frac']:.0%}, clip 5, {torch.get_num_threads()} threads")
     return {"label": label, "val_loss": val, "val_bits": val / math.log(2), "steps": step, "epochs": epochs, "train_s": elapsed,
             "chars_per_s": step * s["batch_size"] * s["seq_length"] / elapsed, "params": sum(p.numel() for p in net.parameters()),
             "settings": s, "val_chars": int(len(corpus.val) - 1), "torch_threads": torch.get_num_threads()}

@@ -171,7 +171,7 @@ def run_noflag(args) -> dict:
 
 def lstm_sizes(tf_run) -> dict:
     """What the LSTM peer copies from a tfcharrnn run's checkpoint (its defaults without one): the
-    sizes and dropout, and Adam's beta2 and weight decay."""
+    sizes and dropout, Adam's beta2 and weight decay, and the learning-rate schedule's shape."""
     from benchmarks.lstm_peer import SIZES
 
     if not tf_run:
@@ -179,7 +179,8 @@ def lstm_sizes(tf_run) -> dict:
     c = tf_run["config"]
     return {"model": c["model"], "hidden_size": c["hidden_size"], "num_layers": c["num_layers"], "embedding_size": c["embedding_size"],
             "dropout": c.get("dropout", 0.0), "seq_length": tf_run["train_config"].get("seq_length", SIZES["seq_length"]),
-            "weight_decay": tf_run["train_config"].get("weight_decay") or 0.0, "adam_beta2": tf_run["train_config"].get("adam_beta2", SIZES["adam_beta2"])}
+            "weight_decay": tf_run["train_config"].get("weight_decay") or 0.0, "adam_beta2": tf_run["train_config"].get("adam_beta2", SIZES["adam_beta2"]),
+            **{key: tf_run["train_config"].get(key) or SIZES[key] for key in ("lr_schedule", "min_lr_frac", "lr_decay_frac")}}
 
 
 def run_peer(args, peer: str, minutes: float, path: str, settings: dict, tag: str) -> dict:

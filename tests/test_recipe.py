@@ -67,6 +67,23 @@ def test_early_stopping_stops_a_run_whose_validation_rises(stopped_run):
     assert ckpt_lib.resolve_checkpoint(run) == best_path
 
 
+def test_early_stopping_waits_while_wsd_holds_the_peak_rate(tmp_path, tiny_text, stopped_run):
+    """The same overfitting run with wsd holding the rate for its first 70% (420 steps): the
+    validations that miss the best while the rate is at its peak are not counted, so it runs past
+    the step where the constant-rate run stopped, and stops only after three in a row of the fall."""
+    from tfcharrnn.training import train
+
+    _, constant = stopped_run
+    result = train(overfitting_config(tiny_text, tmp_path, lr_schedule="wsd", lr_decay_frac=0.3))
+    vals, _ = validations(tmp_path)
+    assert constant["step"] < 420 < result["step"]
+    counted = [v["val_loss"] for v in vals if v["step"] >= 420]  # from 70% of the run on, the rate falls
+    best_at_peak = min(v["val_loss"] for v in vals if v["step"] < 420)
+    if "stopped early" in result["stop_reason"]:
+        assert len(counted) >= 3 and all(loss > result["best_val_loss"] for loss in counted[-3:])
+    assert sum(v["val_loss"] > best_at_peak for v in vals if v["step"] < 420) >= 3  # misses enough to have stopped it, ignored
+
+
 def test_patience_0_trains_on(tmp_path, tiny_text):
     from tfcharrnn.training import train
 
@@ -134,11 +151,11 @@ def test_the_start_up_lines_print_the_recipe(tmp_path, tiny_text):
     assert len(recipe_lines) == 1 and "num_layers 2" in recipe_lines[0] and "hidden_size" not in recipe_lines[0]
 
 
-def test_adam_beta2_new_runs_resumed_runs_and_the_flag():
+def test_adam_beta2_and_the_schedule_new_runs_resumed_runs_and_the_flag():
     from types import SimpleNamespace
 
     from tfcharrnn.training import TrainConfig
-    from tfcharrnn.training.config import DEFAULT_ADAM_BETA2
+    from tfcharrnn.training.config import DEFAULT_ADAM_BETA2, DEFAULT_LR_SCHEDULE
     from tfcharrnn.training.state import optimiser_defaults
 
     def restored(train_config):
@@ -148,3 +165,7 @@ def test_adam_beta2_new_runs_resumed_runs_and_the_flag():
     assert optimiser_defaults(TrainConfig(), restored({"adam_beta2": 0.95})).adam_beta2 == 0.95  # a resumed run keeps its own
     assert optimiser_defaults(TrainConfig(), restored({"learning_rate": 0.01})).adam_beta2 == 0.999  # older than the setting: Keras'
     assert optimiser_defaults(TrainConfig(adam_beta2=0.9), restored({"adam_beta2": 0.95})).adam_beta2 == 0.9  # the flag wins
+    assert optimiser_defaults(TrainConfig(), None).lr_schedule == DEFAULT_LR_SCHEDULE == "wsd"
+    assert optimiser_defaults(TrainConfig(), restored({"lr_schedule": "exp"})).lr_schedule == "exp"
+    assert optimiser_defaults(TrainConfig(), restored({"learning_rate": 0.01})).lr_schedule == "cosine"  # the schedule before wsd
+    assert optimiser_defaults(TrainConfig(lr_schedule="constant"), restored({"lr_schedule": "exp"})).lr_schedule == "constant"

@@ -316,6 +316,8 @@ def test_learning_rate_schedules():
     assert learning_rate(cfg, 100, 0, 0) == pytest.approx(0.1)
     exp = TrainConfig(learning_rate=1.0, lr_schedule="exp", lr_decay=0.5, lr_decay_after=2)
     assert [learning_rate(exp, 0, e, 0) for e in (0.5, 1.9, 2.1, 3.5)] == [1.0, 1.0, 0.5, 0.25]
+    wsd = TrainConfig(learning_rate=1.0, lr_schedule="wsd", max_steps=100, max_epochs=0, min_lr_frac=0.1, lr_decay_frac=0.4)
+    assert [learning_rate(wsd, step, 0, 0) for step in (0, 59, 60, 80, 100, 120)] == pytest.approx([1.0, 1.0, 1.0, 0.55, 0.1, 0.1])
 
 
 
@@ -340,7 +342,7 @@ def test_a_time_budgeted_run_resumed_half_way_continues_its_schedule_to_the_floo
     keras path: its first step (tracing) takes ~2 s of the budget, the XLA paths' ~5 s. No
     validations, so early stopping (--patience) never ends it."""
     cfg = tiny_config(small_corpus, tmp_path, train_path="keras", max_steps=0, max_epochs=0, time_budget=0.15, iters_to_report=1,
-                      min_lr_frac=0.05, sample_length=0)
+                      lr_schedule="cosine", min_lr_frac=0.05, sample_length=0)
     budget_s = cfg.time_budget * 60
     first = train(dataclasses.replace(cfg, quiet=False), log=stop_when(lambda step: records(tmp_path)[-1]["elapsed_s"] >= budget_s / 2))
     assert first["stop_reason"] == "SIGTERM received" and budget_s / 2 <= first["elapsed_s"] < budget_s
@@ -392,3 +394,20 @@ def test_monitoring_files(small_corpus, tmp_path):
     for event in tf.compat.v1.train.summary_iterator(str(events[0])):
         tags.update(v.tag for v in event.summary.value)
     assert {"train/loss", "val/loss_nats", "val/bits_per_char", "train/learning_rate", "train/chars_per_s", "samples"} <= tags
+
+
+def test_a_new_model_starts_from_the_texts_character_frequencies(tmp_path, small_corpus, tiny_checkpoint):
+    """A new run's output bias is the training text's character log-frequencies (add-one), counted
+    here from the text itself; a fine-tuned run keeps the bias it loaded."""
+    from collections import Counter
+
+    trainer = Trainer(tiny_config(small_corpus, tmp_path / "new"))
+    with open(small_corpus, encoding="utf-8") as f:
+        text = f.read()
+    train_text = text[: len(trainer.corpus.train)]
+    counts = Counter(train_text)
+    expected = np.array([counts[c] + 1.0 for c in trainer.vocab.chars])
+    np.testing.assert_allclose(tf.nn.softmax(trainer.model.head.bias).numpy(), expected / expected.sum(), rtol=1e-5)
+
+    tuned = Trainer(tiny_config(small_corpus, tmp_path / "tuned", finetune_from=tiny_checkpoint))
+    np.testing.assert_array_equal(tuned.model.head.bias.numpy(), ckpt_lib.load_checkpoint(tiny_checkpoint).model.head.bias.numpy())

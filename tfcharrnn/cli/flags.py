@@ -174,12 +174,18 @@ def _train_optimisation(p, d):
 
     g = p.add_argument_group("optimisation")
     g.add_argument("--learning_rate", type=number, default=d.learning_rate, help="Adam learning rate")
-    g.add_argument("--lr_schedule", choices=LR_SCHEDULES, default=d.lr_schedule,
-                   help="cosine: decay to min_lr_frac over the run; exp: char-rnn's per-epoch decay")
+    from tfcharrnn.training.config import DEFAULT_LR_SCHEDULE
+
+    schedule = g.add_argument("--lr_schedule", choices=LR_SCHEDULES, default=d.lr_schedule,
+                              help=f"wsd: hold the rate, then fall to min_lr_frac over the last lr_decay_frac of the run; cosine: fall "
+                                   f"along a cosine over the whole run; exp: char-rnn's per-epoch decay; default {DEFAULT_LR_SCHEDULE}, "
+                                   "a resumed run's own")
+    schedule.doc_default = f"{DEFAULT_LR_SCHEDULE} (resume: the checkpoint's)"
     g.add_argument("--lr_decay", "--learning_rate_decay", dest="lr_decay", type=number, default=d.lr_decay, help="exp schedule: factor per epoch")
     g.add_argument("--lr_decay_after", "--learning_rate_decay_after", dest="lr_decay_after", type=number, default=d.lr_decay_after,
                    help="exp schedule: first epoch to decay")
-    g.add_argument("--min_lr_frac", type=number, default=d.min_lr_frac, help="cosine schedule: final learning rate as a fraction")
+    g.add_argument("--min_lr_frac", type=number, default=d.min_lr_frac, help="wsd and cosine schedules: final learning rate as a fraction")
+    g.add_argument("--lr_decay_frac", type=number, default=d.lr_decay_frac, help="wsd schedule: the last fraction of the run the rate falls over")
     g.add_argument("--warmup_steps", type=integer, default=d.warmup_steps, help="linear warm-up steps")
     from tfcharrnn.training.config import DEFAULT_ADAM_BETA2
 

@@ -21,7 +21,7 @@ from tfcharrnn.errors import UserError
 from tfcharrnn.recurrence import MATMUL_DTYPES
 from tfcharrnn.training.distribute import STRATEGIES
 
-LR_SCHEDULES = ("cosine", "exp", "constant")
+LR_SCHEDULES = ("wsd", "cosine", "exp", "constant")
 NEW_CHARS = ("extend", "error", "skip")
 # 0.99 (nanoGPT's) learns faster than Keras' 0.999 in these short runs (docs/performance.md, quality)
 DEFAULT_ADAM_BETA2 = 0.99
@@ -30,6 +30,9 @@ DEFAULT_ADAM_BETA2 = 0.99
 # nats/char below the raw weights (English, code, Chinese), and 0.04 below them half-way through a run
 # (docs/performance.md, quality); every run logs both at its end
 DEFAULT_EMA_MOMENTUM = 0.995
+# warm-up-stable-decay: the peak rate held, then a straight fall over the run's last LR_DECAY_FRAC. In equal-step
+# runs of the 3-minute recipe it ended 0.012-0.017 nats/char below cosine (2 seeds; docs/performance.md, quality)
+DEFAULT_LR_SCHEDULE = "wsd"
 DEFAULT_TIME_BUDGET = 12.0  # minutes, when no stop flag is given: well inside 15 minutes with start-up on 2 cores
 
 
@@ -55,10 +58,12 @@ class TrainConfig(ModelFields):
     batch_size: int = 32
     # optimisation
     learning_rate: float = 5e-3
-    lr_schedule: str = "cosine"  # cosine | exp | constant
+    # wsd | cosine | exp | constant; None: DEFAULT_LR_SCHEDULE, or what a resumed checkpoint used
+    lr_schedule: str | None = None
     lr_decay: float = 0.97  # exp: multiply per epoch after lr_decay_after epochs
     lr_decay_after: float = 10.0
-    min_lr_frac: float = 0.05  # cosine: floor, as a fraction of learning_rate
+    min_lr_frac: float = 0.05  # wsd and cosine: the final rate, as a fraction of learning_rate
+    lr_decay_frac: float = 0.3  # wsd: the last fraction of the run, over which the rate falls from its peak to the floor
     warmup_steps: int = 0
     grad_clip: float = 5.0
     weight_decay: float | None = None  # decoupled (AdamW), on weight matrices and embeddings, not biases; None = the recipe's
@@ -120,7 +125,7 @@ class TrainConfig(ModelFields):
         for flag, value, known in (("layout", self.layout, LAYOUTS), ("strategy", self.strategy, STRATEGIES),
                                    ("lr_schedule", self.lr_schedule, LR_SCHEDULES), ("matmul_dtype", self.matmul_dtype, MATMUL_DTYPES),
                                    ("new_chars", self.new_chars, NEW_CHARS)):
-            if value not in known:
+            if value not in known and not (flag == "lr_schedule" and value is None):
                 raise UserError(f"--{flag} {value!r} is not known; use one of {', '.join(known)}")
         from tfcharrnn.training.train_path import NAMES, for_flags, is_known
 
@@ -135,6 +140,8 @@ class TrainConfig(ModelFields):
             raise UserError(f"--lr_decay must be in (0, 1], got {self.lr_decay}")
         if not 0 <= self.min_lr_frac <= 1:
             raise UserError(f"--min_lr_frac must be in [0, 1], got {self.min_lr_frac}")
+        if not 0 < self.lr_decay_frac <= 1:
+            raise UserError(f"--lr_decay_frac must be in (0, 1] (the share of the run the rate falls over), got {self.lr_decay_frac}")
 
     @property
     def epoch_limit(self) -> float:
@@ -175,18 +182,46 @@ class TrainConfig(ModelFields):
 def learning_rate(cfg: TrainConfig, step: int, epoch: float, elapsed_s: float) -> float:
     """The schedule, a pure function of where training is (so a resumed run continues it exactly)."""
     lr = cfg.learning_rate
+    schedule = cfg.lr_schedule or DEFAULT_LR_SCHEDULE
     if cfg.warmup_steps and step < cfg.warmup_steps:
         return lr * (step + 1) / cfg.warmup_steps
-    if cfg.lr_schedule == "exp":
+    if schedule == "exp":
         return lr * cfg.lr_decay ** max(0.0, math.floor(epoch) - cfg.lr_decay_after + 1) if epoch >= cfg.lr_decay_after else lr
-    if cfg.lr_schedule == "cosine":
-        progress = 0.0
-        if cfg.max_steps:
-            progress = max(progress, step / cfg.max_steps)
-        if cfg.epoch_limit:
-            progress = max(progress, epoch / cfg.epoch_limit)
-        if cfg.minutes_limit:
-            progress = max(progress, elapsed_s / (cfg.minutes_limit * 60.0))
-        progress = min(1.0, progress)
+    progress = run_progress(cfg, step, epoch, elapsed_s)
+    if schedule == "cosine":
         return lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
+    if schedule == "wsd":
+        falling = max(0.0, progress - (1 - cfg.lr_decay_frac)) / cfg.lr_decay_frac  # 0 until the decay starts, 1 at the end
+        return lr * (1 - (1 - cfg.min_lr_frac) * falling)
     return lr
+
+
+def describe_schedule(cfg: TrainConfig) -> str:
+    """The schedule in words, for the run's start-up lines."""
+    lr, floor = f"{cfg.learning_rate:g}", f"{cfg.learning_rate * cfg.min_lr_frac:g}"
+    schedule = cfg.lr_schedule or DEFAULT_LR_SCHEDULE
+    words = {"wsd": f"{lr} held, then down to {floor} over the last {cfg.lr_decay_frac:.0%} of the run (wsd; early stopping "
+                    "waits for the fall)",
+             "cosine": f"{lr} down to {floor} along a cosine over the run",
+             "exp": f"{lr}, times {cfg.lr_decay:g} each epoch from epoch {cfg.lr_decay_after:g}",
+             "constant": f"{lr} throughout"}[schedule]
+    return words + (f", after {cfg.warmup_steps} warm-up steps" if cfg.warmup_steps else "")
+
+
+def run_progress(cfg: TrainConfig, step: int, epoch: float, elapsed_s: float) -> float:
+    """How far through its limits the run is, 0 to 1: the furthest of steps, epochs and minutes
+    (0 throughout for a run with no limit)."""
+    progress = 0.0
+    if cfg.max_steps:
+        progress = max(progress, step / cfg.max_steps)
+    if cfg.epoch_limit:
+        progress = max(progress, epoch / cfg.epoch_limit)
+    if cfg.minutes_limit:
+        progress = max(progress, elapsed_s / (cfg.minutes_limit * 60.0))
+    return min(1.0, progress)
+
+
+def at_peak_rate(cfg: TrainConfig, step: int, epoch: float, elapsed_s: float) -> bool:
+    """True while a wsd schedule still holds its peak rate (early stopping waits for the decay: at
+    the peak rate validation can stall for a while and then fall fast once the rate does)."""
+    return (cfg.lr_schedule or DEFAULT_LR_SCHEDULE) == "wsd" and run_progress(cfg, step, epoch, elapsed_s) < 1 - cfg.lr_decay_frac

@@ -92,11 +92,11 @@ def checkpoint_to_resume(cfg, log):
 
 
 def optimiser_defaults(cfg, restored):
-    """``cfg`` with Adam's beta2 and the weights' averaging decided when not given: a new run takes
-    DEFAULT_ADAM_BETA2 and DEFAULT_EMA_MOMENTUM; a resumed one keeps its checkpoint's (0.999, Keras'
-    default, and no averaging for checkpoints older than the settings), so a resumed run continues
-    the optimisation it started."""
-    from tfcharrnn.training.config import DEFAULT_ADAM_BETA2, DEFAULT_EMA_MOMENTUM
+    """``cfg`` with Adam's beta2, the weights' averaging and the schedule decided when not given: a
+    new run takes DEFAULT_ADAM_BETA2, DEFAULT_EMA_MOMENTUM and DEFAULT_LR_SCHEDULE; a resumed one
+    keeps its checkpoint's (0.999, Keras' default, no averaging and cosine for checkpoints older
+    than the settings), so a resumed run continues the optimisation it started."""
+    from tfcharrnn.training.config import DEFAULT_ADAM_BETA2, DEFAULT_EMA_MOMENTUM, DEFAULT_LR_SCHEDULE
 
     saved = restored.train_state.get("train_config", {}) if restored is not None else None
     changes = {}
@@ -104,6 +104,8 @@ def optimiser_defaults(cfg, restored):
         changes["adam_beta2"] = DEFAULT_ADAM_BETA2 if saved is None else saved.get("adam_beta2") or 0.999
     if cfg.ema_momentum is None:
         changes["ema_momentum"] = DEFAULT_EMA_MOMENTUM if saved is None else saved.get("ema_momentum") or 0.0
+    if cfg.lr_schedule is None:
+        changes["lr_schedule"] = DEFAULT_LR_SCHEDULE if saved is None else saved.get("lr_schedule") or "cosine"
     return dataclasses.replace(cfg, **changes)
 
 
