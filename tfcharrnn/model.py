@@ -28,6 +28,7 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfcharrnn.config import ModelConfig  # noqa: E402
@@ -166,6 +167,15 @@ class CharRNN(keras.Model):
 
     def count_params(self) -> int:  # noqa: D401 - Keras' own counts every built sublayer
         return int(sum(int(tf.size(w)) for w in self.trainable_weights))
+
+
+def unigram_bias(train_ids, vocab_size: int) -> np.ndarray:
+    """(V,) log-frequency of each character in the training text, add-one smoothed: a new model's
+    output bias, so its first predictions are the text's own character frequencies instead of the
+    uniform guess it would spend its first hundred steps unlearning (equal-step runs: 0.006-0.025
+    nats/char lower at the end, docs/performance.md, quality)."""
+    counts = np.bincount(np.asarray(train_ids).reshape(-1), minlength=vocab_size)[:vocab_size] + 1.0  # (V,)
+    return np.log(counts / counts.sum()).astype(np.float32)
 
 
 class Stepper:

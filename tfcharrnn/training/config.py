@@ -30,7 +30,7 @@ DEFAULT_ADAM_BETA2 = 0.99
 # nats/char below the raw weights (English, code, Chinese), and 0.04 below them half-way through a run
 # (docs/performance.md, quality); every run logs both at its end
 DEFAULT_EMA_MOMENTUM = 0.995
-# warm-up-stable-decay: the peak rate held, then a straight fall over the run's last LR_DECAY_FRAC. In equal-step
+# warm-up-stable-decay: the peak rate held, then a straight fall over the run's last lr_decay_frac. In equal-step
 # runs of the 3-minute recipe it ended 0.012-0.017 nats/char below cosine (2 seeds; docs/performance.md, quality)
 DEFAULT_LR_SCHEDULE = "wsd"
 DEFAULT_TIME_BUDGET = 12.0  # minutes, when no stop flag is given: well inside 15 minutes with start-up on 2 cores

@@ -394,7 +394,7 @@ def build_model(cfg, model_config, recurrence, dist, restored=None, source=None,
     fine-tuned from (a finetune.Source; ``train_ids`` size its new characters' bias); else a new
     model whose output bias starts at the training text's character frequencies (unigram_bias)."""
     from tfcharrnn import checkpoint as ckpt_lib
-    from tfcharrnn.model import CharRNN
+    from tfcharrnn.model import CharRNN, unigram_bias
     from tfcharrnn.training.averaging import AveragingAdam, swap_average
 
     with dist.strategy.scope():
@@ -416,15 +416,6 @@ def build_model(cfg, model_config, recurrence, dist, restored=None, source=None,
     if restored is not None:
         restore_rng(model, RunArrays.from_arrays(restored.run_arrays).rng)
     return model, optimizer
-
-
-def unigram_bias(train_ids, vocab_size: int) -> np.ndarray:
-    """(V,) log-frequency of each character in the training text, add-one smoothed: a new model's
-    output bias, so its first predictions are the text's own character frequencies instead of the
-    uniform guess it would spend its first hundred steps unlearning (equal-step runs: 0.006-0.025
-    nats/char lower at the end, docs/performance.md, quality)."""
-    counts = np.bincount(np.asarray(train_ids).reshape(-1), minlength=vocab_size)[:vocab_size] + 1.0  # (V,)
-    return np.log(counts / counts.sum()).astype(np.float32)
 
 
 class Clock:
