@@ -183,9 +183,11 @@ def test_a_tfcharrnn_run_is_read_as_sample_and_export_would_use_it(tmp_path):
     r = read_run(str(tmp_path))
     assert (r["val_loss"], r["best_step"], r["steps"], r["epochs"], r["chars_per_s"], r["raw_val_loss"]) == (1.50, 100, 210, 2.1, 10_000.0, 1.51)
     assert lstm_sizes(r) == {"model": "lstm", "hidden_size": 384, "num_layers": 3, "embedding_size": 48, "dropout": 0.25, "seq_length": 64,
-                             "weight_decay": 0.0, "adam_beta2": 0.99}  # a run before --adam_beta2: today's default
-    r["train_config"].update(weight_decay=0.05, adam_beta2=0.999)  # the peer gets the run's optimiser settings
-    assert (lstm_sizes(r)["weight_decay"], lstm_sizes(r)["adam_beta2"]) == (0.05, 0.999)
+                             "weight_decay": 0.0, "adam_beta2": 0.99,  # a run before --adam_beta2 and --lr_schedule wsd: today's defaults
+                             "lr_schedule": "wsd", "min_lr_frac": 0.05, "lr_decay_frac": 0.3}
+    r["train_config"].update(weight_decay=0.05, adam_beta2=0.999, lr_schedule="cosine", min_lr_frac=0.1)  # the peer gets the run's optimiser settings
+    sizes = lstm_sizes(r)
+    assert (sizes["weight_decay"], sizes["adam_beta2"], sizes["lr_schedule"], sizes["min_lr_frac"]) == (0.05, 0.999, "cosine", 0.1)
 
 
 def test_quality_flags_are_checked():
