@@ -123,9 +123,9 @@ class TrainConfig(ModelFields):
         if self.epoch_limit == 0 and self.max_steps == 0 and self.minutes_limit == 0:
             raise UserError("no stop condition: set --max_epochs, --max_steps or --time_budget")
         for flag, value, known in (("layout", self.layout, LAYOUTS), ("strategy", self.strategy, STRATEGIES),
-                                   ("lr_schedule", self.lr_schedule, LR_SCHEDULES), ("matmul_dtype", self.matmul_dtype, MATMUL_DTYPES),
+                                   ("lr_schedule", self.schedule, LR_SCHEDULES), ("matmul_dtype", self.matmul_dtype, MATMUL_DTYPES),
                                    ("new_chars", self.new_chars, NEW_CHARS)):
-            if value not in known and not (flag == "lr_schedule" and value is None):
+            if value not in known:
                 raise UserError(f"--{flag} {value!r} is not known; use one of {', '.join(known)}")
         from tfcharrnn.training.train_path import NAMES, for_flags, is_known
 
@@ -142,6 +142,12 @@ class TrainConfig(ModelFields):
             raise UserError(f"--min_lr_frac must be in [0, 1], got {self.min_lr_frac}")
         if not 0 < self.lr_decay_frac <= 1:
             raise UserError(f"--lr_decay_frac must be in (0, 1] (the share of the run the rate falls over), got {self.lr_decay_frac}")
+
+    @property
+    def schedule(self) -> str:
+        """The learning-rate schedule: --lr_schedule, or DEFAULT_LR_SCHEDULE when not decided yet
+        (the trainer decides it, a resumed run's own: training.state.optimiser_defaults)."""
+        return self.lr_schedule or DEFAULT_LR_SCHEDULE
 
     @property
     def epoch_limit(self) -> float:
@@ -181,8 +187,7 @@ class TrainConfig(ModelFields):
 
 def learning_rate(cfg: TrainConfig, step: int, epoch: float, elapsed_s: float) -> float:
     """The schedule, a pure function of where training is (so a resumed run continues it exactly)."""
-    lr = cfg.learning_rate
-    schedule = cfg.lr_schedule or DEFAULT_LR_SCHEDULE
+    lr, schedule = cfg.learning_rate, cfg.schedule
     if cfg.warmup_steps and step < cfg.warmup_steps:
         return lr * (step + 1) / cfg.warmup_steps
     if schedule == "exp":
@@ -199,12 +204,11 @@ def learning_rate(cfg: TrainConfig, step: int, epoch: float, elapsed_s: float) -
 def describe_schedule(cfg: TrainConfig) -> str:
     """The schedule in words, for the run's start-up lines."""
     lr, floor = f"{cfg.learning_rate:g}", f"{cfg.learning_rate * cfg.min_lr_frac:g}"
-    schedule = cfg.lr_schedule or DEFAULT_LR_SCHEDULE
     words = {"wsd": f"{lr} held, then down to {floor} over the last {cfg.lr_decay_frac:.0%} of the run (wsd; early stopping "
                     "waits for the fall)",
              "cosine": f"{lr} down to {floor} along a cosine over the run",
              "exp": f"{lr}, times {cfg.lr_decay:g} each epoch from epoch {cfg.lr_decay_after:g}",
-             "constant": f"{lr} throughout"}[schedule]
+             "constant": f"{lr} throughout"}[cfg.schedule]
     return words + (f", after {cfg.warmup_steps} warm-up steps" if cfg.warmup_steps else "")
 
 
@@ -224,4 +228,4 @@ def run_progress(cfg: TrainConfig, step: int, epoch: float, elapsed_s: float) ->
 def at_peak_rate(cfg: TrainConfig, step: int, epoch: float, elapsed_s: float) -> bool:
     """True while a wsd schedule still holds its peak rate (early stopping waits for the decay: at
     the peak rate validation can stall for a while and then fall fast once the rate does)."""
-    return (cfg.lr_schedule or DEFAULT_LR_SCHEDULE) == "wsd" and run_progress(cfg, step, epoch, elapsed_s) < 1 - cfg.lr_decay_frac
+    return cfg.schedule == "wsd" and run_progress(cfg, step, epoch, elapsed_s) < 1 - cfg.lr_decay_frac
