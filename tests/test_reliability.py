@@ -147,7 +147,7 @@ def test_a_nan_loss_is_one_line_with_the_fix_exit_1_and_keeps_the_last_checkpoin
     replace_file(diverged, "weights.npz", npz_bytes(weights))
     optimizer = dict(np.load(diverged / "optimizer.npz"))
     for value in optimizer.values():
-        if value.shape == weights["char_rnn/logits/kernel"].shape:  # its Adam moments, and the raw weights (in the average's slot)
+        if value.shape == weights["char_rnn/logits/kernel"].shape:  # its Adam moments, and the average's slot
             value[:] = np.nan
     replace_file(diverged, "optimizer.npz", npz_bytes(optimizer))
     proc = subprocess.run(train_cmd(small_corpus, run, "--init_from", diverged, "--max_steps", 10, "--eval_val_every", 0,

@@ -124,11 +124,12 @@ def test_regularised_run_trains_and_its_checkpoint_keeps_the_settings(small_corp
     assert ckpt.config.weight_drop == 0.3 and ckpt.train_state["train_config"]["weight_decay"] == 0.1
 
 
-def test_validation_and_checkpoints_use_the_weights_moving_average(small_corpus, tmp_path):
-    """--ema_momentum m: the checkpoint holds the average of every step's weights (a <- w_1, then
-    a <- m_t a + (1 - m_t) w_t with m_t = min(m, (t - 1) / (t + 9)), warming up: recomputed here from
-    the raw weights), its validation is that model's, and training goes on with the raw weights."""
-    trainer = Trainer(tiny_config(small_corpus, tmp_path, max_steps=20, ema_momentum=0.6))
+def test_checkpoints_hold_the_moving_average_and_the_last_the_better_of_it_and_the_raw_weights(small_corpus, tmp_path):
+    """--ema_momentum m: validation and the checkpoints along the way use the average of every step's
+    weights (a <- w_1, then a <- m_t a + (1 - m_t) w_t with m_t = min(m, (t - 1) / (t + 9)), warming
+    up: recomputed here from the raw weights); the last checkpoint holds whichever of the average and
+    the raw weights scores better on validation and says which; training's own weights stay in the model."""
+    trainer = Trainer(tiny_config(small_corpus, tmp_path, max_steps=20, eval_val_every=10, ema_momentum=0.6))
     raw, step = [], trainer._step
 
     def recording(*args):
@@ -138,20 +139,29 @@ def test_validation_and_checkpoints_use_the_weights_moving_average(small_corpus,
 
     trainer._step = recording
     result = trainer.run()
-    average = raw[0]
+    averages = [raw[0]]
     for t, weights in enumerate(raw[1:], start=2):
         m = np.float32(min(0.6, (t - 1) / (t + 9)))  # 0.6 from the 16th step on
-        average = [m * a + (1 - m) * w for a, w in zip(average, weights)]
-    saved = ckpt_lib.load_checkpoint(result["checkpoint"], with_optimizer=False).weights
+        averages.append([m * a + (1 - m) * w for a, w in zip(averages[-1], weights)])
     variables = trainer.model.trainable_variables
-    for v, a, w in zip(variables, average, raw[-1]):
-        np.testing.assert_allclose(saved[v.path], a, rtol=1e-5, atol=1e-6, err_msg=v.path)
-        np.testing.assert_array_equal(v.numpy(), w)  # training's own weights, back after the save
-    assert max(np.abs(a - w).max() for a, w in zip(average, raw[-1])) > 1e-3  # the average is not the last step's weights
-    assert trainer.evaluate(trainer.corpus.val) == pytest.approx(result["raw_val_loss"], rel=1e-5)  # reported beside it
-    for v, a in zip(variables, average):
+    (step10,) = [path for path, meta in ckpt_lib.list_checkpoints(str(tmp_path)) if meta["train_state"]["step"] == 10]
+    assert ckpt_lib.load_checkpoint(step10).train_state["weights"] == "average"
+    for v, a in zip(variables, averages[9]):
+        np.testing.assert_allclose(ckpt_lib.load_checkpoint(step10).weights[v.path], a, rtol=1e-5, atol=1e-6, err_msg=v.path)
+    for v, w in zip(variables, raw[-1]):
+        np.testing.assert_array_equal(v.numpy(), w)  # training's own weights, back after the saves
+    assert max(np.abs(a - w).max() for a, w in zip(averages[-1], raw[-1])) > 1e-3  # the average is not the last step's weights
+    scores = {"raw": trainer.evaluate(trainer.corpus.val)}
+    for v, a in zip(variables, averages[-1]):
         v.assign(a)
-    assert trainer.evaluate(trainer.corpus.val) == pytest.approx(result["val_loss"], rel=1e-5)
+    scores["average"] = trainer.evaluate(trainer.corpus.val)
+    kept = min(scores, key=scores.get)
+    assert result["raw_val_loss"] == pytest.approx(scores["raw"], rel=1e-5)
+    assert result["weights"] == kept and result["val_loss"] == pytest.approx(scores[kept], rel=1e-5)
+    last = ckpt_lib.load_checkpoint(result["checkpoint"], with_optimizer=False)
+    assert last.train_state["weights"] == kept and last.train_state["val_loss"] == pytest.approx(scores[kept], rel=1e-5)
+    for v, w in zip(variables, raw[-1] if kept == "raw" else averages[-1]):
+        np.testing.assert_allclose(last.weights[v.path], w, rtol=1e-5, atol=1e-6, err_msg=v.path)
 
 
 def test_weight_decay_shrinks_weight_matrices_not_biases(small_corpus, tmp_path):
@@ -260,6 +270,7 @@ def test_resume_is_exact(small_corpus, tmp_path, layout, regularised):
     straight = train(tiny_config(small_corpus, tmp_path / "a", **common))
     half = train(tiny_config(small_corpus, tmp_path / "b", quiet=False, **common), log=stop_when(lambda step: step == 8))
     assert half["step"] == 8 and half["stop_reason"] == "SIGTERM received"
+    assert half["weights"] == "raw"  # 8 steps in, the average still holds untrained weights: resumed from the raw ones, not swapped
     resumed = train(tiny_config(small_corpus, tmp_path / "b", resume=True, **common))
     assert resumed["step"] == straight["step"] == 16
     lrs = {name: [(r["step"], r["learning_rate"]) for r in records(tmp_path / name)] for name in ("a", "b")}

@@ -195,8 +195,8 @@ def _train_optimisation(p, d):
     from tfcharrnn.training.config import DEFAULT_EMA_MOMENTUM
 
     ema = g.add_argument("--ema_momentum", type=number, default=d.ema_momentum,
-                         help=f"validate, sample and save the weights' moving average with this momentum (0: the raw weights); "
-                              f"default {DEFAULT_EMA_MOMENTUM:g}, a resumed run's own")
+                         help=f"validate, sample and save the weights' moving average with this momentum (the last checkpoint: the better-"
+                              f"scoring of it and the raw weights; 0: the raw weights); default {DEFAULT_EMA_MOMENTUM:g}, a resumed run's own")
     ema.doc_default = f"{DEFAULT_EMA_MOMENTUM:g} (resume: the checkpoint's)"
     decay = g.add_argument("--weight_decay", type=number, default=d.weight_decay,
                            help="decoupled weight decay (AdamW) per unit of learning rate; biases excluded; default: the recipe's")

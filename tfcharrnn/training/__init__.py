@@ -12,6 +12,7 @@
 | `trainer.py` | `Trainer`: a run set up in a straight line (corpus, strategy, path, model, Adam, resume), then its loop; it owns the run's state |
 | `train_path.py` | training paths (how a step runs around the model), forced by --train_path or timed once and cached |
 | `steps.py` | the compiled train and evaluation steps for a path |
+| `progress.py` | the loop's clock (elapsed time across resumes, smoothed loss, speed) and progress bar |
 | `stopping.py` | the stop rules; Ctrl-C / SIGTERM as a flag read between steps |
 | `state.py` | `TrainState` (where a run is) and `RunArrays` (carried state, random streams); resume |
 | `averaging.py` | the weights' moving average (--ema_momentum): Adam's, warmed up, and the swap in and out of the model |

@@ -43,14 +43,20 @@ def steps_taken(optimizer) -> int:
     return int(ops.convert_to_numpy(optimizer.iterations.value))
 
 
+def has_average(optimizer) -> bool:
+    """Whether the optimizer keeps an average of the weights yet (from the first step on)."""
+    return bool(optimizer.use_ema) and steps_taken(optimizer) > 0
+
+
 def swap_average(model, optimizer) -> None:
     """Exchange the model's weights with the optimizer's moving average of them (nothing without one).
     Done twice it is undone exactly; a checkpoint is written between two swaps, so its weights are
     the average (what sampling, export and evaluation load) and the optimizer's average slots hold
-    the raw weights, and a resumed run swaps once after loading to train on from where it was."""
+    the raw weights, and a resumed run swaps once after loading to train on from where it was (unless
+    the run kept its raw weights at the end: the checkpoint's train_state["weights"] says which)."""
     import tensorflow as tf
 
-    if not optimizer.use_ema or steps_taken(optimizer) == 0:  # the average starts at the first step
+    if not has_average(optimizer):
         return
     for weight, average in zip(model.trainable_variables, optimizer._model_variables_moving_average):
         raw = tf.identity(tf.convert_to_tensor(weight))  # a copy: the assign below must not change it

@@ -12,6 +12,7 @@ first batch: tfcharrnn.training.train_path), the model and Adam (restored when r
 weights alone when fine-tuning), the compiled steps (tfcharrnn.training.steps) and where the run
 is. run() is the loop: steps, progress lines, validation with a checkpoint, samples, until a stop
 rule fires (tfcharrnn.training.stopping); a fine-tuning run first validates the model it loaded.
+Its last checkpoint holds the better-scoring of the weights' moving average and training's own.
 
 The Trainer alone owns the run's state and changes it: its position (``state``, a TrainState),
 the recurrent state carried from one stream batch to the next (``carry``), the loss of every step
@@ -37,6 +38,7 @@ from tfcharrnn import onednn
 from tfcharrnn.errors import RunFailed, UserError
 from tfcharrnn.training.config import TrainConfig, at_peak_rate, describe_schedule, learning_rate
 from tfcharrnn.training.distribute import Distribution
+from tfcharrnn.training.progress import Clock, progress_bar
 from tfcharrnn.training.state import RunArrays, TrainState, checkpoint_to_resume, optimiser_defaults, restore_rng
 from tfcharrnn.training.stopping import StopFlag, stop_reason
 
@@ -109,6 +111,7 @@ class Trainer:
         self.restored_from = restored.path if restored is not None else None
         self.last_checkpoint = None
         self.saved_at = None  # (step, validation loss) of the last save
+        self.holds_average = False  # the model holds the moving average (inside averaged_weights), not training's weights
         self.monitor = None
         if cfg.tensorboard and self.dist.chief:
             from tfcharrnn.monitor import RunMonitor
@@ -260,29 +263,39 @@ class Trainer:
         self.log(f"fine-tuning from {self.source.checkpoint.path}: validation of the loaded model on the new text {measured}")
 
     def _finish(self, reason: str) -> dict:
-        from tfcharrnn.training.averaging import steps_taken
+        """Validate the end's weights and keep the better of the moving average and training's own:
+        the average helps most in a short run, while at the end of a long one the decay has already
+        smoothed the raw weights, which then score as well or better. The checkpoint says which it
+        holds (train_state["weights"]), so a resumed run still trains on exactly where it stopped."""
+        from tfcharrnn.training.averaging import has_average
 
         self.log(f"stopping: {reason}")
+        st = self.state
         raw_val = None
-        if self.cfg.ema_momentum and len(self.corpus.val) and steps_taken(self.optimizer):  # what the averaging bought, in every run
+        if has_average(self.optimizer) and len(self.corpus.val):
             raw_val = self.evaluate(self.corpus.val)
             self.log(f"validation of the raw weights (training's own, not averaged): {raw_val:.4f} nats/char")
+        saved_here = self.saved_at is not None and self.saved_at[0] == st.step  # the average validated and saved at this very step
         with self.averaged_weights():
-            return self._finish_averaged(reason, raw_val)
+            val_loss = self.saved_at[1] if saved_here else self._validate()
+        keep_raw = raw_val is not None and val_loss is not None and raw_val < val_loss
+        if raw_val is not None:
+            kept, other = ("the raw weights", "the average's") if keep_raw else ("the moving average", "the raw weights'")
+            self.log(f"keeping {kept}: validation {min(raw_val, val_loss):.4f} nats/char against {other} {max(raw_val, val_loss):.4f}")
+        with contextlib.nullcontext() if keep_raw else self.averaged_weights():
+            return self._finish_kept(reason, raw_val if keep_raw else val_loss, raw_val, saved=saved_here and not keep_raw)
 
-    def _finish_averaged(self, reason: str, raw_val: float | None) -> dict:
+    def _finish_kept(self, reason: str, val_loss: float | None, raw_val: float | None, saved: bool) -> dict:
+        """The end's checkpoint (unless ``saved`` already), test loss, monitor record and sample, of the weights kept."""
         cfg, st = self.cfg, self.state
         interrupted = reason.endswith("received")
-        if self.saved_at is not None and self.saved_at[0] == st.step:  # validated and saved at this very step already
-            path, val_loss = self.last_checkpoint, self.saved_at[1]
-        else:
-            val_loss = self._validate()
-            path = self.save(val_loss, reason=reason)
+        path = self.last_checkpoint if saved else self.save(val_loss, reason=reason)
         result = {"step": st.step, "epoch": st.epoch, "val_loss": val_loss, "checkpoint": path, "elapsed_s": st.elapsed_s,
                   "chars_seen": st.chars_seen, "stop_reason": reason, "params": self.model.count_params(),
                   "best_val_loss": st.best_val_loss, "best_step": st.best_step, "best_checkpoint": self.best_checkpoint()}
         if raw_val is not None:
             result["raw_val_loss"] = raw_val
+            result["weights"] = self.held_weights()
         if len(self.corpus.test):
             result["test_loss"] = self.evaluate(self.corpus.test)
             self.log(f"test loss {result['test_loss']:.4f} nats/char ({result['test_loss'] / math.log(2):.4f} bits/char)")
@@ -300,13 +313,19 @@ class Trainer:
     def averaged_weights(self):
         """Inside, the model holds the weights' moving average (--ema_momentum): what validation,
         samples and checkpoints see. Training's own weights wait in the optimizer and come back after."""
-        from tfcharrnn.training.averaging import swap_average
+        from tfcharrnn.training.averaging import has_average, swap_average
 
         swap_average(self.model, self.optimizer)
+        self.holds_average = has_average(self.optimizer)
         try:
             yield
         finally:
             swap_average(self.model, self.optimizer)
+            self.holds_average = False
+
+    def held_weights(self) -> str:
+        """What the model holds now: "average" (inside averaged_weights) or "raw" (training's own)."""
+        return "average" if self.holds_average else "raw"
 
     def evaluate(self, ids) -> float | None:
         """Mean nats per character of ``ids``: 64 contiguous rows, the state carried along each
@@ -351,7 +370,7 @@ class Trainer:
         if val_loss is not None and (st.best_val_loss is None or val_loss <= st.best_val_loss):
             pointers.append("best")
             st.best_val_loss, st.best_step, st.validations_since_best = val_loss, st.step, 0
-        else:
+        elif self.saved_at is None or self.saved_at[0] != st.step:  # a second save at one step (_finish) counts once
             # early stopping counts these (stopping.stop_reason), once the rate has begun to fall
             st.validations_since_best += val_loss is not None and not at_peak_rate(self.cfg, st.step, st.epoch, st.elapsed_s)
             if ckpt_lib.read_pointer(self.cfg.checkpoint_dir, "best") is None:
@@ -361,7 +380,7 @@ class Trainer:
             return None  # workers other than the chief never write (tf.distribute's rule)
         carry = self.carry.numpy() if self.carry is not None and self.dist.single_replica else None
         arrays = RunArrays(carry, [g.state.numpy() for g in self.model.seed_generators()])
-        meta_state = {**st.to_dict(), "val_loss": val_loss, "train_config": self.cfg.to_dict()}
+        meta_state = {**st.to_dict(), "val_loss": val_loss, "weights": self.held_weights(), "train_config": self.cfg.to_dict()}
         name = checkpoint_name(self.model_config.model, st.epoch, val_loss)
         path = ckpt_lib.save_checkpoint(self.cfg.checkpoint_dir, name, self.model, self.vocab, self.optimizer, meta_state,
                                         pointers, arrays.to_arrays())
@@ -412,37 +431,8 @@ def build_model(cfg, model_config, recurrence, dist, restored=None, source=None,
         optimizer.build(model.trainable_variables)
         if restored is not None:
             ckpt_lib.restore_optimizer(optimizer, model, restored.optimizer, restored.path)
-            swap_average(model, optimizer)  # the checkpoint's weights are the average, its average slots the raw weights
+            if restored.train_state.get("weights", "average") == "average":  # its average slots hold the raw weights
+                swap_average(model, optimizer)
     if restored is not None:
         restore_rng(model, RunArrays.from_arrays(restored.run_arrays).rng)
     return model, optimizer
-
-
-class Clock:
-    """The loop's time and rate: elapsed training time (summed over resumed runs), the smoothed
-    loss and the steps per second since the last progress line."""
-
-    def __init__(self, elapsed_s: float, step: int, chars_per_step: int):
-        self.chars_per_step = chars_per_step
-        self.start = time.time() - elapsed_s
-        self.smoothed = None
-        self.last_report = (time.time(), step)
-
-    def elapsed(self) -> float:
-        return time.time() - self.start
-
-    def smooth(self, loss: float) -> float:
-        self.smoothed = loss if self.smoothed is None else 0.95 * self.smoothed + 0.05 * loss
-        return self.smoothed
-
-    def steps_per_second(self, step: int) -> float:
-        """Steps per second since the last call (or the start)."""
-        now = time.time()
-        rate = (step - self.last_report[1]) / max(now - self.last_report[0], 1e-9)
-        self.last_report = (now, step)
-        return rate
-
-
-def progress_bar(fraction: float, width: int = 20) -> str:
-    filled = int(round(max(0.0, min(1.0, fraction)) * width))
-    return "[" + "#" * filled + "-" * (width - filled) + "]"
