@@ -187,7 +187,7 @@ def _sgd_trainer(cfg, groups):
     trainer = Trainer(cfg, path=path)
     trainer.optimizer = keras.optimizers.SGD(learning_rate=1.0)
     trainer.optimizer.build(trainer.model.trainable_variables)
-    trainer.steps = Steps(trainer.model, trainer.optimizer, trainer.dist, trainer.path, cfg)
+    trainer.steps = Steps(trainer.model, trainer.optimizer, trainer.dist, trainer.path, cfg, trainer.unseen)
     return trainer
 
 
@@ -199,18 +199,21 @@ def _batch(trainer, rows=8, steps=32):
     return x, y, state
 
 
-@pytest.mark.parametrize("kind, regularisers", [("lstm", {}), ("gru", {}), ("rnn", {}), ("lstm", dict(dropout=0.3, weight_drop=0.3))])
-def test_a_whole_step_per_row_group_equals_the_batch_step(small_corpus, tmp_path, kind, regularisers):
+@pytest.mark.parametrize("kind, regularisers", [("lstm", {}), ("gru", {}), ("rnn", {}), ("lstm", dict(dropout=0.3, weight_drop=0.3)),
+                                                ("lstm", dict(unseen_share=0.05))])
+def test_a_whole_step_per_row_group_equals_the_batch_step(request, small_corpus, tmp_path, kind, regularisers):
     """Two row groups, each one XLA computation, give the step over the whole batch: loss, carried
-    state, gradients; with dropout and weight drop, the very masks the batch step draws."""
+    state, gradients; with dropout and weight drop, the very masks the batch step draws; with a
+    share for characters only the validation text holds (--unseen_share), the same objective."""
     from tfcharrnn.recurrence import gpu_visible
 
     if gpu_visible():
         pytest.skip("on a GPU the Keras layers (cuDNN) run the step; row groups are a CPU path")
     got = []
     for groups in (1, 2):
-        trainer = _sgd_trainer(tiny_config(small_corpus, tmp_path / str(groups), model=kind, max_steps=1, **regularisers), groups)
-        assert trainer.path.groups_for(8) == groups
+        corpus = request.getfixturevalue("absent_corpus") if "unseen_share" in regularisers else small_corpus
+        trainer = _sgd_trainer(tiny_config(corpus, tmp_path / str(groups), model=kind, max_steps=1, **regularisers), groups)
+        assert trainer.path.groups_for(8) == groups and (trainer.steps.unseen is not None) == ("unseen_share" in regularisers)
         before = [v.numpy() for v in trainer.model.trainable_variables]
         loss, state = trainer.train_step(*_batch(trainer), tf.constant(1.0))  # lr 1: SGD moves by the gradient
         assert trainer.steps.group_grads.experimental_get_tracing_count() == (1 if groups > 1 else 0)  # the grouped path ran (or not)
@@ -224,7 +227,7 @@ def test_a_whole_step_per_row_group_equals_the_batch_step(small_corpus, tmp_path
     assert any(np.abs(d).max() > 1e-3 for d in d1)
     for a, b in zip(d1, d2):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
-    assert len(rng1) == (3 if regularisers else 0)  # two layers' dropout streams and weight drop's
+    assert len(rng1) == (3 if "dropout" in regularisers else 0)  # two layers' dropout streams and weight drop's
     for a, b in zip(rng1, rng2):
         np.testing.assert_array_equal(a, b)  # the streams advanced alike
 
@@ -422,3 +425,39 @@ def test_a_new_model_starts_from_the_texts_character_frequencies(tmp_path, small
 
     tuned = Trainer(tiny_config(small_corpus, tmp_path / "tuned", finetune_from=tiny_checkpoint))
     np.testing.assert_array_equal(tuned.model.head.bias.numpy(), ckpt_lib.load_checkpoint(tiny_checkpoint).model.head.bias.numpy())
+
+
+def test_unseen_chars_are_the_vocabulary_s_characters_training_never_shows_with_good_turing_s_share():
+    from tfcharrnn.model import unseen_chars
+
+    ids = np.array([0, 0, 1, 2, 2, 2, 3])  # vocabulary of 6: 4 and 5 absent; kinds 1 and 3 occur once
+    absent, share = unseen_chars(ids, 6)
+    assert absent.tolist() == [4, 5] and share == pytest.approx(2 / 7)  # N1 / N
+    assert unseen_chars(ids, 6, share=0.01)[1] == 0.01  # --unseen_share wins
+    absent, share = unseen_chars(ids, 4)
+    assert absent.tolist() == [] and share == 0.0  # nothing absent: plain cross-entropy
+
+
+@pytest.fixture(scope="module")
+def absent_corpus(tmp_path_factory, shakespeare_text):
+    """30,000 characters of Tiny Shakespeare whose last 3,000 (the validation split) write k and y as ĸ and ŷ."""
+    path = tmp_path_factory.mktemp("absent") / "text.txt"
+    path.write_text(shakespeare_text[:27_000] + shakespeare_text[27_000:30_000].replace("k", "ĸ").replace("y", "ŷ"), encoding="utf-8")
+    return str(path)
+
+
+def test_characters_only_validation_holds_keep_the_share_training_leaves_them(tmp_path, absent_corpus):
+    """Two characters only the validation text holds: plain cross-entropy drives their probability
+    towards zero; --unseen_share 0.02 leaves them together about 2% of it, and validation, which
+    holds them, scores better."""
+    mass, val = {}, {}
+    for share in (0.0, 0.02):
+        trainer = Trainer(tiny_config(absent_corpus, tmp_path / str(share), unseen_share=share, **LEARNS))
+        absent, _ = trainer.unseen
+        assert sorted(trainer.vocab.chars[i] for i in absent) == ["ĸ", "ŷ"]
+        val[share] = trainer.run()["val_loss"]
+        x = tf.constant(np.asarray(trainer.corpus.train[:64 * 8]).reshape(8, 64))  # (B, T) training text
+        logits, _ = trainer.model(x, trainer.model.initial_state(8))  # (B, T, V)
+        mass[share] = float(tf.reduce_mean(tf.reduce_sum(tf.gather(tf.nn.softmax(logits), absent, axis=-1), -1)))
+    assert mass[0.0] < 0.002 and 0.01 < mass[0.02] < 0.04, mass
+    assert val[0.02] < val[0.0] - 0.02, val

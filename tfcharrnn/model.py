@@ -178,6 +178,19 @@ def unigram_bias(train_ids, vocab_size: int) -> np.ndarray:
     return np.log(counts / counts.sum()).astype(np.float32)
 
 
+def unseen_chars(train_ids, vocab_size: int, share: float | None = None) -> tuple[np.ndarray, float]:
+    """The characters of the vocabulary that the training text never shows, (A,) ids, and the share
+    of probability training leaves them: ``share``, or Good-Turing's estimate of how often a text
+    like this one shows a character it has not shown before (N1 / N: the fraction of its characters
+    whose kind occurs in it once). Without it their probability is driven towards zero, and each one
+    in validation costs ~19 nats (docs/performance.md, quality: the Chinese split)."""
+    counts = np.bincount(np.asarray(train_ids).reshape(-1), minlength=vocab_size)[:vocab_size]  # (V,)
+    absent = np.flatnonzero(counts == 0).astype(np.int32)
+    if share is None:
+        share = float((counts == 1).sum() / max(int(counts.sum()), 1))
+    return absent, share if len(absent) else 0.0
+
+
 class Stepper:
     """The seam `next(ids, state) -> (logits, state)`, specialised for a generation loop.
 

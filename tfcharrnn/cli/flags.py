@@ -198,6 +198,11 @@ def _train_optimisation(p, d):
                          help=f"validate, sample and save the weights' moving average with this momentum (the last checkpoint: the better-"
                               f"scoring of it and the raw weights; 0: the raw weights); default {DEFAULT_EMA_MOMENTUM:g}, a resumed run's own")
     ema.doc_default = f"{DEFAULT_EMA_MOMENTUM:g} (resume: the checkpoint's)"
+    unseen = g.add_argument("--unseen_share", type=number, default=d.unseen_share,
+                            help="the probability training leaves, spread evenly, for characters of the vocabulary the training text never "
+                                 "shows (only in the validation or test split); default: Good-Turing's estimate (the share of training "
+                                 "characters whose kind occurs once); 0: none")
+    unseen.doc_default = "Good-Turing's"
     decay = g.add_argument("--weight_decay", type=number, default=d.weight_decay,
                            help="decoupled weight decay (AdamW) per unit of learning rate; biases excluded; default: the recipe's")
     decay.doc_default = "recipe"

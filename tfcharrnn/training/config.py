@@ -71,6 +71,10 @@ class TrainConfig(ModelFields):
     # momentum of the weights' moving average (Keras' optimizer EMA) that validation, samples and checkpoints
     # use, training going on with the raw weights; 0 = the raw weights; None: DEFAULT_EMA_MOMENTUM, or a resumed checkpoint's
     ema_momentum: float | None = None
+    # the probability training leaves, spread evenly, for the vocabulary's characters that the training text never
+    # shows (those only in the validation or test split), instead of driving theirs to zero; None = Good-Turing's
+    # estimate (the share of the training text's characters whose kind occurs there once); 0 = none
+    unseen_share: float | None = None
     train_path: str = "auto"  # how a step runs (tfcharrnn.training.train_path): auto = the fastest here, timed once and cached
     matmul_dtype: str = "float32"  # the fused loops' large matmuls: float32 (exact) | bfloat16 (opt-in, faster)
     # stopping
@@ -114,6 +118,8 @@ class TrainConfig(ModelFields):
             raise UserError(f"--weight_decay must be in [0, 1) (it is multiplied by the learning rate), got {self.weight_decay}")
         if self.adam_beta2 is not None and not 0 < self.adam_beta2 < 1:
             raise UserError(f"--adam_beta2 must be in (0, 1), got {self.adam_beta2}")
+        if self.unseen_share is not None and not 0 <= self.unseen_share < 1:
+            raise UserError(f"--unseen_share must be in [0, 1) (0: none), got {self.unseen_share}")
         if self.ema_momentum is not None and not 0 <= self.ema_momentum < 1:
             raise UserError(f"--ema_momentum must be in [0, 1) (0: no averaging), got {self.ema_momentum}")
         if not self.grad_clip > 0:

@@ -1,7 +1,7 @@
 """The compiled steps: loss, gradients, clipping and Adam, as tf.functions for one path.
 
-    steps = Steps(model, optimizer, dist, path, cfg)
-    loss, state = steps.train(x, y, state, lr)       # x, y (B, T) int32; state (B, S, H)
+    steps = Steps(model, optimizer, dist, path, cfg, unseen=(ids, share))   # unseen: tfcharrnn.model.unseen_chars
+    loss, state = steps.train(x, y, state, lr)       # x, y (B, T) int32; state (B, S, H); loss: the cross-entropy
     loss_sum, state = steps.evaluate(x, y, w, state) # sum of w x nats over these columns, state carried
 
 How a step runs is the training path's (tfcharrnn.training.train_path): the model's recurrence, and for
@@ -19,8 +19,10 @@ import tensorflow as tf
 
 
 class Steps:
-    def __init__(self, model, optimizer, dist, path, cfg):
+    def __init__(self, model, optimizer, dist, path, cfg, unseen=None):
+        """``unseen``: (ids, share) from tfcharrnn.model.unseen_chars; None or a zero share: plain cross-entropy."""
         self.model, self.optimizer, self.dist, self.path = model, optimizer, dist, path
+        self.unseen = (tf.constant(unseen[0]), float(unseen[1])) if unseen is not None and unseen[1] > 0 else None
         self.variables = model.trainable_variables
         self.global_chars = float(cfg.batch_size * cfg.seq_length)
         self.clip = cfg.grad_clip
@@ -34,7 +36,12 @@ class Steps:
             logits, new_state = self.model(x, state, training=True, masks=masks, recurrence=recurrence)  # (b, T, V), (b, S, H)
             per_char = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)  # (b, T)
             loss = tf.reduce_sum(per_char) / self.global_chars  # these rows' share of the global mean
-        return loss, [tf.convert_to_tensor(g) for g in tape.gradient(loss, self.variables)], new_state
+            objective = loss
+            if self.unseen is not None:  # the target moves `share` of itself, evenly, onto the characters training never shows
+                ids, share = self.unseen
+                unseen_nats = tf.reduce_logsumexp(logits, -1) - tf.reduce_mean(tf.gather(logits, ids, axis=-1), -1)  # (b, T)
+                objective = (1 - share) * loss + share * tf.reduce_sum(unseen_nats) / self.global_chars
+        return loss, [tf.convert_to_tensor(g) for g in tape.gradient(objective, self.variables)], new_state
 
     def _apply(self, grads):
         grads, _ = tf.clip_by_global_norm(grads, self.clip)

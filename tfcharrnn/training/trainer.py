@@ -63,6 +63,7 @@ class Trainer:
         import keras
         import tensorflow as tf
 
+        from tfcharrnn.model import unseen_chars
         from tfcharrnn.training.steps import Steps
 
         cfg.validate()
@@ -102,7 +103,8 @@ class Trainer:
 
         keras.utils.set_random_seed(cfg.seed)  # the run's random streams start here, whatever timing's scratch models drew
         self.model, self.optimizer = build_model(cfg, self.model_config, self.path.recurrence, self.dist, restored, self.source, self.corpus.train)
-        self.steps = Steps(self.model, self.optimizer, self.dist, self.path, cfg)
+        self.unseen = unseen_chars(self.corpus.train, self.vocab.size, cfg.unseen_share)  # (ids, share): the loss leaves them a share
+        self.steps = Steps(self.model, self.optimizer, self.dist, self.path, cfg, self.unseen)
 
         self.state = TrainState.from_dict(restored.train_state) if restored is not None else TrainState()
         carry = restored.run_arrays.get("carry_state") if restored is not None else None
@@ -244,6 +246,11 @@ class Trainer:
         self.log(f"training: {self.path_choice.describe()}")
         fresh = self.restored_from is None and self.source is None
         self.log(f"learning rate: {describe_schedule(cfg)}" + ("; the output bias starts at the text's character frequencies" if fresh else ""))
+        absent, share = self.unseen
+        if share:
+            how = "--unseen_share" if cfg.unseen_share is not None else "Good-Turing's estimate: its characters whose kind occurs once"
+            self.log(f"unseen characters: {len(absent)} of the vocabulary never occur in the training text; training leaves them "
+                     f"{share:.3%} of the probability ({how}; --unseen_share 0: none)")
         if cfg.ema_momentum:
             from tfcharrnn.training.averaging import WARMUP
 
