@@ -461,3 +461,20 @@ def test_characters_only_validation_holds_keep_the_share_training_leaves_them(tm
         mass[share] = float(tf.reduce_mean(tf.reduce_sum(tf.gather(tf.nn.softmax(logits), absent, axis=-1), -1)))
     assert mass[0.0] < 0.002 and 0.01 < mass[0.02] < 0.04, mass
     assert val[0.02] < val[0.0] - 0.02, val
+
+
+def test_the_unseen_share_objective_is_cross_entropy_against_the_moved_target(tmp_path, absent_corpus):
+    """The step's gradient is that of (1 - s) x -log p(y) + s x the mean -log p over the characters training
+    never shows, written here from log-softmax; the loss it reports stays the plain cross-entropy."""
+    trainer = Trainer(tiny_config(absent_corpus, tmp_path, unseen_share=0.05, max_steps=1))
+    x, y, state = _batch(trainer)  # (8, 32): the batch of tiny_config
+    loss, grads, _ = trainer.steps._loss_and_grads(x, y, state)
+    ids, share = trainer.unseen
+    with tf.GradientTape() as tape:
+        logits, _ = trainer.model(x, state, training=True)  # (B, T, V)
+        log_p = tf.nn.log_softmax(logits)
+        nats = -tf.gather(log_p, y, batch_dims=2)  # (B, T)
+        objective = tf.reduce_mean((1 - share) * nats + share * -tf.reduce_mean(tf.gather(log_p, ids, axis=-1), -1))
+    assert float(loss) == pytest.approx(float(tf.reduce_mean(nats)), rel=1e-5)
+    for got, want, v in zip(grads, tape.gradient(objective, trainer.model.trainable_variables), trainer.model.trainable_variables):
+        np.testing.assert_allclose(got, tf.convert_to_tensor(want), rtol=1e-4, atol=1e-6, err_msg=v.path)

@@ -37,10 +37,12 @@ class Steps:
             per_char = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)  # (b, T)
             loss = tf.reduce_sum(per_char) / self.global_chars  # these rows' share of the global mean
             objective = loss
-            if self.unseen is not None:  # the target moves `share` of itself, evenly, onto the characters training never shows
+            if self.unseen is not None:  # the target moves `share` of itself, evenly, onto the characters training never shows:
+                # (1 - s) CE + s mean(-log p(unseen)) = CE + s (logit(y) - mean logit(unseen)), as -log p(c) = logsumexp - logit(c),
+                # so no second pass over the (b, T, V) logits
                 ids, share = self.unseen
-                unseen_nats = tf.reduce_logsumexp(logits, -1) - tf.reduce_mean(tf.gather(logits, ids, axis=-1), -1)  # (b, T)
-                objective = (1 - share) * loss + share * tf.reduce_sum(unseen_nats) / self.global_chars
+                shift = tf.gather(logits, y, batch_dims=2) - tf.reduce_mean(tf.gather(logits, ids, axis=-1), -1)  # (b, T)
+                objective = loss + share * tf.reduce_sum(shift) / self.global_chars
         return loss, [tf.convert_to_tensor(g) for g in tape.gradient(objective, self.variables)], new_state
 
     def _apply(self, grads):
