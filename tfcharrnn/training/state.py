@@ -94,8 +94,8 @@ def checkpoint_to_resume(cfg, log):
 def optimiser_defaults(cfg, restored):
     """``cfg`` with Adam's beta2, the weights' averaging and the schedule decided when not given: a
     new run takes DEFAULT_ADAM_BETA2, DEFAULT_EMA_MOMENTUM and DEFAULT_LR_SCHEDULE; a resumed one
-    keeps its checkpoint's (0.999, Keras' default, no averaging and cosine for checkpoints older
-    than the settings), so a resumed run continues the optimisation it started."""
+    keeps its checkpoint's (0.999, Keras' default, no averaging, cosine and no unseen share for
+    checkpoints older than the settings), so a resumed run continues the optimisation it started."""
     from tfcharrnn.training.config import DEFAULT_ADAM_BETA2, DEFAULT_EMA_MOMENTUM, DEFAULT_LR_SCHEDULE
 
     saved = restored.train_state.get("train_config", {}) if restored is not None else None
@@ -106,6 +106,8 @@ def optimiser_defaults(cfg, restored):
         changes["ema_momentum"] = DEFAULT_EMA_MOMENTUM if saved is None else saved.get("ema_momentum") or 0.0
     if cfg.lr_schedule is None:
         changes["lr_schedule"] = DEFAULT_LR_SCHEDULE if saved is None else saved.get("lr_schedule") or "cosine"
+    if cfg.unseen_share is None and saved is not None and "unseen_share" not in saved:
+        changes["unseen_share"] = 0.0  # written before the share existed: it trained on plain cross-entropy
     return dataclasses.replace(cfg, **changes)
 
 
