@@ -113,7 +113,7 @@ class Trainer:
         self.restored_from = restored.path if restored is not None else None
         self.last_checkpoint = None
         self.saved_at = None  # (step, validation loss) of the last save
-        self.holds_average = False  # the model holds the moving average (inside averaged_weights), not training's weights
+        self.held = "raw"  # what the model holds: "average" inside averaged_weights (with an average yet), else training's own
         self.monitor = None
         if cfg.tensorboard and self.dist.chief:
             from tfcharrnn.monitor import RunMonitor
@@ -302,7 +302,7 @@ class Trainer:
                   "best_val_loss": st.best_val_loss, "best_step": st.best_step, "best_checkpoint": self.best_checkpoint()}
         if raw_val is not None:
             result["raw_val_loss"] = raw_val
-            result["weights"] = self.held_weights()
+            result["weights"] = self.held
         if len(self.corpus.test):
             result["test_loss"] = self.evaluate(self.corpus.test)
             self.log(f"test loss {result['test_loss']:.4f} nats/char ({result['test_loss'] / math.log(2):.4f} bits/char)")
@@ -323,16 +323,12 @@ class Trainer:
         from tfcharrnn.training.averaging import has_average, swap_average
 
         swap_average(self.model, self.optimizer)
-        self.holds_average = has_average(self.optimizer)
+        self.held = "average" if has_average(self.optimizer) else "raw"
         try:
             yield
         finally:
             swap_average(self.model, self.optimizer)
-            self.holds_average = False
-
-    def held_weights(self) -> str:
-        """What the model holds now: "average" (inside averaged_weights) or "raw" (training's own)."""
-        return "average" if self.holds_average else "raw"
+            self.held = "raw"
 
     def evaluate(self, ids) -> float | None:
         """Mean nats per character of ``ids``: 64 contiguous rows, the state carried along each
@@ -387,7 +383,7 @@ class Trainer:
             return None  # workers other than the chief never write (tf.distribute's rule)
         carry = self.carry.numpy() if self.carry is not None and self.dist.single_replica else None
         arrays = RunArrays(carry, [g.state.numpy() for g in self.model.seed_generators()])
-        meta_state = {**st.to_dict(), "val_loss": val_loss, "weights": self.held_weights(), "train_config": self.cfg.to_dict()}
+        meta_state = {**st.to_dict(), "val_loss": val_loss, "weights": self.held, "train_config": self.cfg.to_dict()}
         name = checkpoint_name(self.model_config.model, st.epoch, val_loss)
         path = ckpt_lib.save_checkpoint(self.cfg.checkpoint_dir, name, self.model, self.vocab, self.optimizer, meta_state,
                                         pointers, arrays.to_arrays())
