@@ -10,7 +10,8 @@ What it is, so that it is a fair peer of `python scripts/train.py --time_budget 
   plain nn.LSTM loop has, so none of tfcharrnn's own additions (weight drop, the weights'
   moving average);
 - Adam at its learning rate and batch size from the grid (benchmarks.quality_grid), with that
-  run's beta2 and decoupled weight decay (AdamW, biases excluded, as tfcharrnn's), gradient clip
+  run's beta2 and decoupled weight decay (AdamW, biases excluded, as tfcharrnn's), and that run's
+  optimizer split (with --optimizer muon: PyTorch's Muon on the LSTM's matrices), gradient clip
   5, the same schedule over its own time budget as that run (tfcharrnn.training.learning_rate:
   wsd, the rate held and then falling to 5% over the last 30%, for runs since 2026-12-04);
 - the stream layout with the state carried (tfcharrnn.data.stream_layout: contiguous rows, a new
@@ -28,6 +29,7 @@ import math
 import time
 
 from benchmarks.common import print_result, set_threads
+from tfcharrnn.training.config import MUON_UPDATE_RMS
 
 # When no grid has been run: tfcharrnn's own default learning rate, and the batch that led in 2026-12
 DEFAULTS = {"learning_rate": 5e-3, "batch_size": 64}
@@ -37,7 +39,7 @@ DEFAULTS = {"learning_rate": 5e-3, "batch_size": 64}
 GRID = [{"learning_rate": lr, "batch_size": b} for lr in (5e-3, 1e-2) for b in (32, 64)]
 # What it copies from a tfcharrnn run (benchmarks.quality.lstm_sizes), when there is none: tfcharrnn's 3-minute choice
 SIZES = {"model": "lstm", "hidden_size": 256, "num_layers": 2, "embedding_size": 64, "dropout": 0.0, "seq_length": 100,
-         "weight_decay": 0.1, "adam_beta2": 0.99, "lr_schedule": "wsd", "min_lr_frac": 0.05, "lr_decay_frac": 0.3}
+         "weight_decay": 0.1, "adam_beta2": 0.99, "optimizer": "adam", "lr_schedule": "wsd", "min_lr_frac": 0.05, "lr_decay_frac": 0.3}
 
 
 def lstm_net(kind, vocab_size, embedding_size, hidden_size, num_layers, dropout):
@@ -93,6 +95,29 @@ def _detach(state):
     return tuple(t.detach() for t in state) if isinstance(state, tuple) else state.detach()
 
 
+def optimizers(net, s) -> list:
+    """[(optimizer, its learning rate per unit of the schedule's)]: AdamW on every weight (biases not
+    decayed, as in tfcharrnn), or with s["optimizer"] "muon" as tfcharrnn's --optimizer muon splits
+    them: torch.optim.Muon on the recurrent layers' weight matrices, its update's RMS 0.3 per unit of
+    learning rate (tfcharrnn.training.config.MUON_UPDATE_RMS; PyTorch's "match_rms_adamw" gives
+    0.2, so its rate is 1.5x and its decay / 1.5, which keeps the decay per step tfcharrnn's), AdamW
+    on the embedding, the output layer and the biases."""
+    import torch
+
+    params = dict(net.named_parameters())  # biases (rnn.bias_ih_l0, head.bias) are not decayed, as in tfcharrnn
+    matrices = {n for n, p in params.items() if n.startswith("rnn.weight_")} if s.get("optimizer") == "muon" else set()
+    decayed = [p for n, p in params.items() if "bias" not in n and n not in matrices]
+    biases = [p for n, p in params.items() if "bias" in n]
+    adam = torch.optim.AdamW([{"params": decayed, "weight_decay": s["weight_decay"]}, {"params": biases, "weight_decay": 0.0}],
+                             lr=s["learning_rate"], betas=(0.9, s["adam_beta2"]))
+    if not matrices:
+        return [(adam, 1.0)]
+    scale = MUON_UPDATE_RMS / 0.2
+    muon = torch.optim.Muon([params[n] for n in sorted(matrices)], lr=s["learning_rate"] * scale, weight_decay=s["weight_decay"] / scale,
+                            adjust_lr_fn="match_rms_adamw")
+    return [(adam, 1.0), (muon, scale)]
+
+
 def train(corpus_path: str, minutes: float, settings: dict, seed: int = 123) -> dict:
     """Train for ``minutes`` on the corpus file, score the validation text: the RESULT dict."""
     import numpy as np
@@ -106,10 +131,7 @@ def train(corpus_path: str, minutes: float, settings: dict, seed: int = 123) -> 
     corpus = load_corpus(corpus_path, val_frac=0.1)
     torch.manual_seed(seed)
     net = lstm_net(s["model"], corpus.vocab.size, s["embedding_size"], s["hidden_size"], s["num_layers"], s["dropout"])
-    params = dict(net.named_parameters())  # biases (rnn.bias_ih_l0, head.bias) are not decayed, as in tfcharrnn
-    decayed, biases = [p for n, p in params.items() if "bias" not in n], [p for n, p in params.items() if "bias" in n]
-    opt = torch.optim.AdamW([{"params": decayed, "weight_decay": s["weight_decay"]}, {"params": biases, "weight_decay": 0.0}],
-                            lr=s["learning_rate"], betas=(0.9, s["adam_beta2"]))
+    opts = optimizers(net, s)
     ids = torch.from_numpy(corpus.train.astype(np.int64))
     offsets = torch.arange(s["seq_length"] + 1)[None, :]
     step, epochs, t0, budget = 0, 0.0, time.perf_counter(), minutes * 60
@@ -120,16 +142,19 @@ def train(corpus_path: str, minutes: float, settings: dict, seed: int = 123) -> 
             raise RuntimeError(f"the training text is too short for one batch of {s['batch_size']} x {s['seq_length']}")
         rows, state = torch.from_numpy(starts)[:, None], None
         for j in range(nb):
-            for group in opt.param_groups:
-                group["lr"] = learning_rate(cfg, step, epoch + j / nb, time.perf_counter() - t0)  # the schedule tfcharrnn trains with
+            lr = learning_rate(cfg, step, epoch + j / nb, time.perf_counter() - t0)  # the schedule tfcharrnn trains with
+            for opt, scale in opts:
+                for group in opt.param_groups:
+                    group["lr"] = lr * scale
             window = ids[rows + j * s["seq_length"] + offsets]  # (B, T + 1)
             logits, state = net(window[:, :-1], state)  # (B, T, V)
             state = _detach(state)
             loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), window[:, 1:].reshape(-1))
-            opt.zero_grad(set_to_none=True)
+            net.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-            opt.step()
+            for opt, _ in opts:
+                opt.step()
             step += 1
             epochs = epoch + (j + 1) / nb
             if not math.isfinite(loss.item()):
@@ -140,7 +165,8 @@ def train(corpus_path: str, minutes: float, settings: dict, seed: int = 123) -> 
     elapsed = time.perf_counter() - t0
     val = evaluate(net, corpus.val, s["seq_length"])
     label = (f"PyTorch nn.{s['model'].upper()} {s['num_layers']}x{s['hidden_size']}, embedding {s['embedding_size']}, dropout {s['dropout']:g}, "
-             f"batch {s['batch_size']} x {s['seq_length']}, Adam {s['learning_rate']:g} (beta2 {s['adam_beta2']:g}, weight decay {s['weight_decay']:g}) "
+             f"batch {s['batch_size']} x {s['seq_length']}, {'Muon + ' if s.get('optimizer') == 'muon' else ''}Adam {s['learning_rate']:g} "
+             f"(beta2 {s['adam_beta2']:g}, weight decay {s['weight_decay']:g}) "
              f"{s['lr_schedule']} to {s['min_lr_frac']:.0%}, clip 5, {torch.get_num_threads()} threads")
     return {"label": label, "val_loss": val, "val_bits": val / math.log(2), "steps": step, "epochs": epochs, "train_s": elapsed,
             "chars_per_s": step * s["batch_size"] * s["seq_length"] / elapsed, "params": sum(p.numel() for p in net.parameters()),

@@ -141,7 +141,7 @@ def _describe_defaults(r) -> str:
     for key in ("dropout", "weight_drop"):
         text += f", {key} {c[key]:g}" if c.get(key) else ""
     if t:
-        text += f", batch {t.get('batch_size')} x {t.get('seq_length')}, lr {t.get('learning_rate'):g}"
+        text += f", batch {t.get('batch_size')} x {t.get('seq_length')}, {'Muon + ' if t.get('optimizer') == 'muon' else ''}Adam {t.get('learning_rate'):g}"
         text += f", weight decay {t['weight_decay']:g}" if t.get("weight_decay") else ""
         if t.get("ema_momentum"):
             raw = f"; the raw weights at the end: {r['raw_val_loss']:.4f}" if r.get("raw_val_loss") else ""
@@ -171,7 +171,8 @@ def run_noflag(args) -> dict:
 
 def lstm_sizes(tf_run) -> dict:
     """What the LSTM peer copies from a tfcharrnn run's checkpoint (its defaults without one): the
-    sizes and dropout, Adam's beta2 and weight decay, and the learning-rate schedule's shape."""
+    sizes and dropout, the optimizer (adam, or muon: Muon on the LSTM's matrices), Adam's beta2 and
+    weight decay, and the learning-rate schedule's shape."""
     from benchmarks.lstm_peer import SIZES
 
     if not tf_run:
@@ -180,7 +181,7 @@ def lstm_sizes(tf_run) -> dict:
     return {"model": c["model"], "hidden_size": c["hidden_size"], "num_layers": c["num_layers"], "embedding_size": c["embedding_size"],
             "dropout": c.get("dropout", 0.0), "seq_length": tf_run["train_config"].get("seq_length", SIZES["seq_length"]),
             "weight_decay": tf_run["train_config"].get("weight_decay") or 0.0, "adam_beta2": tf_run["train_config"].get("adam_beta2", SIZES["adam_beta2"]),
-            **{key: tf_run["train_config"].get(key) or SIZES[key] for key in ("lr_schedule", "min_lr_frac", "lr_decay_frac")}}
+            **{key: tf_run["train_config"].get(key) or SIZES[key] for key in ("optimizer", "lr_schedule", "min_lr_frac", "lr_decay_frac")}}
 
 
 def run_peer(args, peer: str, minutes: float, path: str, settings: dict, tag: str) -> dict:

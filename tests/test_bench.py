@@ -16,6 +16,7 @@ import pytest
 
 from benchmarks.common import torch_available
 from benchmarks.train_peers import matmul_params, train_flops_per_char
+from tfcharrnn.training.config import DEFAULT_OPTIMIZER
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "scripts", "bench.py")
@@ -147,6 +148,24 @@ def test_quick_quality_grid_then_race(tmp_path):
             assert runs[peer]["val_chars"] == 2_999  # the whole validation text: its last 3,000 characters
         sizes, config = runs["torch"]["settings"], tf["config"]  # the LSTM copies the tfcharrnn run's sizes
         assert all(sizes[k] == config[k] for k in ("model", "hidden_size", "num_layers", "embedding_size", "dropout"))
+        assert sizes["optimizer"] == tf["train_config"]["optimizer"] == DEFAULT_OPTIMIZER  # and its optimizer
+        assert ("Muon + Adam" in runs["torch"]["label"]) == (DEFAULT_OPTIMIZER == "muon")
+
+
+def test_the_lstm_peer_splits_its_weights_between_muon_and_adam_as_tfcharrnn_does():
+    torch = pytest.importorskip("torch")
+    from benchmarks.lstm_peer import SIZES, lstm_net, optimizers
+
+    net = lstm_net("lstm", 65, 16, 32, 2, 0.0)
+    names = {id(p): n for n, p in net.named_parameters()}
+    for optimizer, want in (("adam", {"AdamW": set(names.values())}),
+                            ("muon", {"Muon": {"rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.weight_ih_l1", "rnn.weight_hh_l1"}})):
+        got = {}
+        for opt, _ in optimizers(net, {**SIZES, "learning_rate": 5e-3, "optimizer": optimizer}):
+            got[type(opt).__name__] = {names[id(p)] for group in opt.param_groups for p in group["params"]}
+        assert {k: got[k] for k in want} == want
+        assert set().union(*got.values()) == set(names.values()) and sum(map(len, got.values())) == len(names)
+    assert isinstance(torch.optim.Muon, type)
 
 
 def test_the_race_reads_the_grid_and_says_where_settings_come_from():
@@ -184,10 +203,13 @@ def test_a_tfcharrnn_run_is_read_as_sample_and_export_would_use_it(tmp_path):
     assert (r["val_loss"], r["best_step"], r["steps"], r["epochs"], r["chars_per_s"], r["raw_val_loss"]) == (1.50, 100, 210, 2.1, 10_000.0, 1.51)
     assert lstm_sizes(r) == {"model": "lstm", "hidden_size": 384, "num_layers": 3, "embedding_size": 48, "dropout": 0.25, "seq_length": 64,
                              "weight_decay": 0.0, "adam_beta2": 0.99,  # a run before --adam_beta2 and --lr_schedule wsd: today's defaults
+                             "optimizer": "adam",  # before --optimizer: the Adam it trained with
                              "lr_schedule": "wsd", "min_lr_frac": 0.05, "lr_decay_frac": 0.3}
-    r["train_config"].update(weight_decay=0.05, adam_beta2=0.999, lr_schedule="cosine", min_lr_frac=0.1)  # the peer gets the run's optimiser settings
+    # the peer gets the run's optimiser settings
+    r["train_config"].update(weight_decay=0.05, adam_beta2=0.999, lr_schedule="cosine", min_lr_frac=0.1, optimizer="muon")
     sizes = lstm_sizes(r)
-    assert (sizes["weight_decay"], sizes["adam_beta2"], sizes["lr_schedule"], sizes["min_lr_frac"]) == (0.05, 0.999, "cosine", 0.1)
+    got = (sizes["weight_decay"], sizes["adam_beta2"], sizes["lr_schedule"], sizes["min_lr_frac"], sizes["optimizer"])
+    assert got == (0.05, 0.999, "cosine", 0.1, "muon")
 
 
 def test_quality_flags_are_checked():

@@ -37,13 +37,15 @@ def losses(run_dir):
     return [r["loss"] for r in map(json.loads, open(os.path.join(run_dir, "metrics.jsonl"))) if r["kind"] == "train"]
 
 
-@pytest.mark.parametrize("layout, grad_clip, extra", [("stream", 1e3, []), ("windows", 0.05, []), ("stream", 1e3, ["regularised"])])
+@pytest.mark.parametrize("layout, grad_clip, extra", [("stream", 1e3, []), ("windows", 0.05, []), ("stream", 1e3, ["regularised"]),
+                                                     ("stream", 1e3, ["muon"])])
 def test_mirrored_steps_equal_one_device(small_corpus, tmp_path, layout, grad_clip, extra):
     """Plain SGD at a constant rate (the helper builds it where the trainer builds Adam), so each step
     moves the weights by lr x the clipped global gradient: the steps of two replicas must equal one
     device's. Adam would hide a gradient scaled by a constant (a missing division by the number of
     replicas, an average in place of a sum). grad_clip 1e3 never clips; 0.05 clips every step, so the
-    clip must act on the summed global gradient (per-replica clipping moves the weights differently)."""
+    clip must act on the summed global gradient (per-replica clipping moves the weights differently).
+    ["muon"]: --optimizer muon itself (orthogonalised in bfloat16 on CPUs that multiply it natively)."""
     proc = subprocess.run([sys.executable, HELPER, "mirrored", small_corpus, str(tmp_path), layout, str(grad_clip), *extra],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -57,7 +59,11 @@ def test_mirrored_steps_equal_one_device(small_corpus, tmp_path, layout, grad_cl
         d1, d2 = np.diff(one[name], axis=0), np.diff(two[name], axis=0)  # (steps, ...) what each step did
         # a step is a difference of two weights: it carries their rounding, a few float32 ulps of the largest weight
         atol = 1e-4 * np.abs(d1).max() + 4 * np.spacing(np.abs(one[name]).max())
-        np.testing.assert_allclose(d2, d1, rtol=1e-4, atol=atol, err_msg=name)
+        if extra == ["muon"]:  # Adam's first steps (lr x sign) flip on near-zero gradients, bfloat16 rounds apart what
+            # differs in the last bits, and later steps compound it: the first step as a whole agrees, and the losses (below)
+            assert np.linalg.norm(d2[0] - d1[0]) < 0.03 * np.linalg.norm(d1[0]), name
+        else:
+            np.testing.assert_allclose(d2, d1, rtol=1e-4, atol=atol, err_msg=name)
         norms += (d1.reshape(6, -1) ** 2).sum(axis=1)
     norms = np.sqrt(norms) / lr  # each step's global gradient norm after clipping
     if extra:

@@ -261,13 +261,15 @@ def tensorboard_steps(run_dir, tag):
     return sorted(steps)
 
 
-@pytest.mark.parametrize("layout, regularised", [("stream", False), ("windows", False), ("stream", True)])
-def test_resume_is_exact(small_corpus, tmp_path, layout, regularised):
+@pytest.mark.parametrize("layout, regularised, optimizer", [("stream", False, "adam"), ("windows", False, "adam"), ("stream", True, "adam"),
+                                                         ("stream", True, "muon")])
+def test_resume_is_exact(small_corpus, tmp_path, layout, regularised, optimizer):
     """N steps straight == N/2 steps, stop, resume, N/2 steps, under the cosine schedule: every step's
-    learning rate, the data position, the weights, Adam's state and (with dropout and weight drop)
+    learning rate, the data position, the weights, the optimizer's state and (with dropout and weight drop)
     the random streams, bit for bit (--deterministic promises bit-exact reruns on one machine).
     The resumed run appends to metrics.jsonl and TensorBoard: both hold all N steps."""
-    common = dict(layout=layout, deterministic=True, lr_schedule="cosine", max_steps=16, stride=16, iters_to_report=1, sample_length=0)
+    common = dict(layout=layout, deterministic=True, lr_schedule="cosine", max_steps=16, stride=16, iters_to_report=1, sample_length=0,
+                  optimizer=optimizer)
     if regularised:
         common.update(dropout=0.3, weight_drop=0.3, weight_decay=0.1)
     straight = train(tiny_config(small_corpus, tmp_path / "a", **common))
@@ -284,7 +286,7 @@ def test_resume_is_exact(small_corpus, tmp_path, layout, regularised):
     a, b = ckpt_lib.load_checkpoint(straight["checkpoint"]), ckpt_lib.load_checkpoint(resumed["checkpoint"])
     for key in ("step", "epoch_index", "batch_in_epoch", "epoch", "chars_seen"):
         assert a.train_state[key] == b.train_state[key], key
-    for kind in ("weights", "optimizer", "run_arrays"):  # Adam's moments and counter; the carried state and random streams
+    for kind in ("weights", "optimizer", "run_arrays"):  # the optimizer's moments and counter; the carried state and random streams
         got, want = getattr(b, kind), getattr(a, kind)
         assert sorted(got) == sorted(want), kind
         for name in want:

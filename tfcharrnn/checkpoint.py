@@ -9,7 +9,7 @@ Layout of one checkpoint (torch-rnn's rule: everything needed to sample travels 
     meta.json       format tag, ModelConfig, Vocabulary, training state, file checksums
     weights.npz     model variables by path (numpy, loaded with allow_pickle=False): the weights'
                     moving average, or the raw weights where train_state["weights"] says "raw"
-    optimizer.npz   the optimizer's variables (Adam's moments and step counter; the average's
+    optimizer.npz   the optimizer's variables (Muon's and Adam's moments and step counter; the average's
                     slots hold whichever of the two weights.npz does not)
     run_state.npz   the run's other arrays: the recurrent state carried into the next batch and the
                     random streams of dropout and weight drop (tfcharrnn.training.state.RunArrays)

@@ -1,6 +1,6 @@
 """A training process for tests/test_distributed.py (run as a subprocess).
 
-    python dist_worker.py mirrored CORPUS RUN_DIR LAYOUT GRAD_CLIP [regularised]   # default vs mirrored on 2 logical CPUs
+    python dist_worker.py mirrored CORPUS RUN_DIR LAYOUT GRAD_CLIP [regularised|muon]   # default vs mirrored on 2 logical CPUs
     python dist_worker.py worker INDEX PORTS CORPUS RUN_DIR STEPS [resume]   # one MultiWorkerMirrored worker
 Prints one JSON line (for a worker: its per-step losses and a digest of its final weights).
 `mirrored` trains with plain SGD in place of Adam and writes RUN_DIR/STRATEGY/steps.npz: every
@@ -69,10 +69,14 @@ def main(argv):
         # weight drop's mask is one per global batch (each replica draws the same one); weight decay is per variable
         extra = dict(dropout=0.0, weight_drop=0.3, weight_decay=0.1) if sys.argv[6:] == ["regularised"] else \
             dict(dropout=0.0, weight_drop=0.0, weight_decay=0.0)  # set, not left to the recipe: decay would move the weights too
-        keras.optimizers.Adam = PlainSGD
+        extra["learning_rate"] = 0.5
+        if sys.argv[6:] == ["muon"]:  # Muon itself on the recurrent matrices, Adam on the rest: the replicas' steps must agree too
+            extra.update(optimizer="muon", learning_rate=0.01)
+        else:
+            keras.optimizers.Adam = PlainSGD
         for strategy in ("default", "mirrored"):
             cfg = tiny_config(corpus, os.path.join(run_dir, strategy), strategy=strategy, max_steps=MIRRORED_STEPS, layout=layout,
-                              stride=16, learning_rate=0.5, lr_schedule="constant", grad_clip=float(grad_clip), iters_to_report=1,
+                              stride=16, lr_schedule="constant", grad_clip=float(grad_clip), iters_to_report=1,
                               quiet=False, sample_length=0, **extra)
             t, weights = weights_after_each_step(cfg)
             np.savez(os.path.join(run_dir, strategy, "steps.npz"), **weights)

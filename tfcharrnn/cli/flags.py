@@ -173,7 +173,7 @@ def _train_optimisation(p, d):
     from tfcharrnn.training.train_path import ALIASES, NAMES
 
     g = p.add_argument_group("optimisation")
-    g.add_argument("--learning_rate", type=number, default=d.learning_rate, help="Adam learning rate")
+    g.add_argument("--learning_rate", type=number, default=d.learning_rate, help="the peak learning rate (Muon's and Adam's)")
     from tfcharrnn.training.config import DEFAULT_LR_SCHEDULE
 
     schedule = g.add_argument("--lr_schedule", choices=LR_SCHEDULES, default=d.lr_schedule,
@@ -187,8 +187,12 @@ def _train_optimisation(p, d):
     g.add_argument("--min_lr_frac", type=number, default=d.min_lr_frac, help="wsd and cosine schedules: final learning rate as a fraction")
     g.add_argument("--lr_decay_frac", type=number, default=d.lr_decay_frac, help="wsd schedule: the last fraction of the run the rate falls over")
     g.add_argument("--warmup_steps", type=integer, default=d.warmup_steps, help="linear warm-up steps")
-    from tfcharrnn.training.config import DEFAULT_ADAM_BETA2
+    from tfcharrnn.training.config import DEFAULT_ADAM_BETA2, DEFAULT_OPTIMIZER, OPTIMIZERS
 
+    optimizer = g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer,
+                               help=f"muon: Muon on the recurrent layers' weight matrices (their momentum orthogonalised), Adam on the "
+                                    f"embedding, output layer and biases; adam: Adam throughout; default {DEFAULT_OPTIMIZER}, a resumed run's own")
+    optimizer.doc_default = f"{DEFAULT_OPTIMIZER} (resume: the checkpoint's)"
     beta2 = g.add_argument("--adam_beta2", type=number, default=d.adam_beta2,
                            help=f"Adam's second-moment decay; default {DEFAULT_ADAM_BETA2:g} (learns faster than 0.999 in short runs), a resumed run's own")
     beta2.doc_default = f"{DEFAULT_ADAM_BETA2:g} (resume: the checkpoint's)"
@@ -351,7 +355,7 @@ def sweep_parser() -> argparse.ArgumentParser:
                    help="units per layer")
     g.add_argument("--num_layers", type=number_list(int, "num_layers"), default=d.num_layers, help="stacked recurrent layers")
     g.add_argument("--dropout", type=number_list(float, "dropout"), default=d.dropout, help="dropout between layers")
-    g.add_argument("--learning_rate", type=number_list(float, "learning_rate"), default=d.learning_rate, help="Adam learning rate")
+    g.add_argument("--learning_rate", type=number_list(float, "learning_rate"), default=d.learning_rate, help="the peak learning rate (Muon's and Adam's)")
     g = p.add_argument_group("sweep")
     g.add_argument("--search", choices=SEARCHES, default="grid",
                    help="grid: every combination (first --max_trials of them); random / bayesian: --max_trials samples (KerasTuner)")

@@ -1,16 +1,16 @@
 """The weights' moving average (--ema_momentum): what validation, samples and checkpoints use.
 
-    from tfcharrnn.training.averaging import AveragingAdam, swap_average
+    from tfcharrnn.training.averaging import WarmAverage, swap_average
+    class AveragingAdam(WarmAverage, keras.optimizers.Adam): ...   # (training.optimizer)
     optimizer = AveragingAdam(learning_rate=5e-3, use_ema=True, ema_momentum=0.995)
     swap_average(model, optimizer)   # the model now holds the average, the optimizer the raw weights
     swap_average(model, optimizer)   # and back
 
-Keras' Adam keeps the average itself (``use_ema``); this one only changes how fast it forgets.
+Keras' optimizers keep the average themselves (``use_ema``); WarmAverage only changes how fast it forgets.
 """
 
 from __future__ import annotations
 
-import keras
 from keras import ops
 
 # The average spans about the last WARMUP of the steps taken (a tenth; the trainer's start-up line
@@ -25,8 +25,8 @@ def average_momentum(step, momentum):
     return ops.minimum(momentum, step / (step + 1 / WARMUP))
 
 
-class AveragingAdam(keras.optimizers.Adam):
-    """Keras' Adam whose moving average of the weights warms up (average_momentum)."""
+class WarmAverage:
+    """Mixed into a Keras optimizer (before it): its moving average of the weights warms up (average_momentum)."""
 
     def _update_model_variables_moving_average(self, trainable_variables):
         if not self.use_ema:

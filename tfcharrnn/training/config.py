@@ -21,6 +21,8 @@ from tfcharrnn.errors import UserError
 from tfcharrnn.recurrence import MATMUL_DTYPES
 from tfcharrnn.training.distribute import STRATEGIES
 
+OPTIMIZERS = ("muon", "adam")
+
 LR_SCHEDULES = ("wsd", "cosine", "exp", "constant")
 NEW_CHARS = ("extend", "error", "skip")
 # 0.99 (nanoGPT's) learns faster than Keras' 0.999 in these short runs (docs/performance.md, quality)
@@ -33,6 +35,12 @@ DEFAULT_EMA_MOMENTUM = 0.995
 # warm-up-stable-decay: the peak rate held, then a straight fall over the run's last lr_decay_frac. In equal-step
 # runs of the 3-minute recipe it ended 0.012-0.017 nats/char below cosine (2 seeds; docs/performance.md, quality)
 DEFAULT_LR_SCHEDULE = "wsd"
+# Adam; Muon on the recurrent layers' matrices (training.optimizer) ended 0.010-0.022 below it on Tiny Shakespeare in
+# 3 minutes (two seeds), but 0.016 above it on the code corpus and behind it at 15 minutes (docs/performance.md, quality)
+DEFAULT_OPTIMIZER = "adam"
+# the Muon matrices' update RMS per unit of learning rate (Moonlight's rms_rate; Adam's updates are ~0.2): in 3-minute
+# runs on Tiny Shakespeare 0.3 scored best of 0.2-0.6 (docs/performance.md, quality)
+MUON_UPDATE_RMS = 0.3
 DEFAULT_TIME_BUDGET = 12.0  # minutes, when no stop flag is given: well inside 15 minutes with start-up on 2 cores
 
 
@@ -66,6 +74,9 @@ class TrainConfig(ModelFields):
     lr_decay_frac: float = 0.3  # wsd: the last fraction of the run, over which the rate falls from its peak to the floor
     warmup_steps: int = 0
     grad_clip: float = 5.0
+    # muon (Muon on the recurrent layers' weight matrices, Adam on the rest) | adam; None: DEFAULT_OPTIMIZER, or what a
+    # resumed checkpoint used
+    optimizer: str | None = None
     weight_decay: float | None = None  # decoupled (AdamW), on weight matrices and embeddings, not biases; None = the recipe's
     adam_beta2: float | None = None  # Adam's second-moment decay; None: DEFAULT_ADAM_BETA2, or what a resumed checkpoint used
     # momentum of the weights' moving average (Keras' optimizer EMA) that validation, samples and checkpoints
@@ -130,7 +141,7 @@ class TrainConfig(ModelFields):
             raise UserError("no stop condition: set --max_epochs, --max_steps or --time_budget")
         for flag, value, known in (("layout", self.layout, LAYOUTS), ("strategy", self.strategy, STRATEGIES),
                                    ("lr_schedule", self.schedule, LR_SCHEDULES), ("matmul_dtype", self.matmul_dtype, MATMUL_DTYPES),
-                                   ("new_chars", self.new_chars, NEW_CHARS)):
+                                   ("new_chars", self.new_chars, NEW_CHARS), ("optimizer", self.optimizer or DEFAULT_OPTIMIZER, OPTIMIZERS)):
             if value not in known:
                 raise UserError(f"--{flag} {value!r} is not known; use one of {', '.join(known)}")
         from tfcharrnn.training.train_path import NAMES, for_flags, is_known

@@ -5,7 +5,7 @@
     state.to_dict()                               # what meta.json stores as train_state
     restored = checkpoint_to_resume(cfg, log)     # a Checkpoint, or None for a new run
 
-A checkpoint holds four kinds of state: the model's weights, the optimizer's variables (Adam's
+A checkpoint holds four kinds of state: the model's weights, the optimizer's variables (Muon's and Adam's
 moments and counter), the position in the data (TrainState: epoch, batch, step, ...) and the
 run's arrays that are neither (RunArrays: the recurrent state carried between stream batches and
 the random streams of dropout and weight drop). With all four back, N steps straight and N/2 +
@@ -92,11 +92,12 @@ def checkpoint_to_resume(cfg, log):
 
 
 def optimiser_defaults(cfg, restored):
-    """``cfg`` with Adam's beta2, the weights' averaging and the schedule decided when not given: a
-    new run takes DEFAULT_ADAM_BETA2, DEFAULT_EMA_MOMENTUM and DEFAULT_LR_SCHEDULE; a resumed one
-    keeps its checkpoint's (0.999, Keras' default, no averaging, cosine and no unseen share for
-    checkpoints older than the settings), so a resumed run continues the optimisation it started."""
-    from tfcharrnn.training.config import DEFAULT_ADAM_BETA2, DEFAULT_EMA_MOMENTUM, DEFAULT_LR_SCHEDULE
+    """``cfg`` with the optimizer, Adam's beta2, the weights' averaging and the schedule decided when
+    not given: a new run takes DEFAULT_OPTIMIZER, DEFAULT_ADAM_BETA2, DEFAULT_EMA_MOMENTUM and
+    DEFAULT_LR_SCHEDULE; a resumed one keeps its checkpoint's (Adam, 0.999, Keras' default, no
+    averaging, cosine and no unseen share for checkpoints older than the settings), so a resumed
+    run continues the optimisation it started."""
+    from tfcharrnn.training.config import DEFAULT_ADAM_BETA2, DEFAULT_EMA_MOMENTUM, DEFAULT_LR_SCHEDULE, DEFAULT_OPTIMIZER
 
     saved = restored.train_state.get("train_config", {}) if restored is not None else None
     changes = {}
@@ -106,6 +107,11 @@ def optimiser_defaults(cfg, restored):
         changes["ema_momentum"] = DEFAULT_EMA_MOMENTUM if saved is None else saved.get("ema_momentum") or 0.0
     if cfg.lr_schedule is None:
         changes["lr_schedule"] = DEFAULT_LR_SCHEDULE if saved is None else saved.get("lr_schedule") or "cosine"
+    if cfg.optimizer is None:
+        changes["optimizer"] = DEFAULT_OPTIMIZER if saved is None else saved.get("optimizer") or "adam"
+    elif saved is not None and cfg.optimizer != (saved.get("optimizer") or "adam"):
+        raise UserError(f"--optimizer {cfg.optimizer}: the checkpoint trained with {saved.get('optimizer') or 'adam'}, whose state "
+                        f"does not carry over; resume without --optimizer, or start a new run (--finetune_from) to change it")
     if cfg.unseen_share is None and saved is not None and "unseen_share" not in saved:
         changes["unseen_share"] = 0.0  # written before the share existed: it trained on plain cross-entropy
     return dataclasses.replace(cfg, **changes)

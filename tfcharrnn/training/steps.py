@@ -1,4 +1,4 @@
-"""The compiled steps: loss, gradients, clipping and Adam, as tf.functions for one path.
+"""The compiled steps: loss, gradients, clipping and the optimizer, as tf.functions for one path.
 
     steps = Steps(model, optimizer, dist, path, cfg, unseen=(ids, share))   # unseen: tfcharrnn.model.unseen_chars
     loss, state = steps.train(x, y, state, lr)       # x, y (B, T) int32; state (B, S, H); loss: the cross-entropy

@@ -8,7 +8,7 @@
 Trainer(cfg) sets a run up in this order: the checkpoint a resumed run continues, the corpus (in
 the vocabulary of the model a resumed or fine-tuning run continues: tfcharrnn.training.finetune),
 the recipe, the strategy, the model's config, the training path (forced, cached, or timed on the
-first batch: tfcharrnn.training.train_path), the model and Adam (restored when resuming; the
+first batch: tfcharrnn.training.train_path), the model and its optimizer (restored when resuming; the
 weights alone when fine-tuning), the compiled steps (tfcharrnn.training.steps) and where the run
 is. run() is the loop: steps, progress lines, validation with a checkpoint, samples, until a stop
 rule fires (tfcharrnn.training.stopping); a fine-tuning run first validates the model it loaded.
@@ -34,7 +34,7 @@ import numpy as np
 import tfcharrnn.training.finetune as finetune
 import tfcharrnn.training.recipe as recipe
 import tfcharrnn.training.train_path as train_path
-from tfcharrnn import onednn
+from tfcharrnn import machine, onednn
 from tfcharrnn.errors import RunFailed, UserError
 from tfcharrnn.training.config import TrainConfig, at_peak_rate, describe_schedule, learning_rate
 from tfcharrnn.training.distribute import Distribution
@@ -102,7 +102,10 @@ class Trainer:
         self.path = self.path_choice.path
 
         keras.utils.set_random_seed(cfg.seed)  # the run's random streams start here, whatever timing's scratch models drew
-        self.model, self.optimizer = build_model(cfg, self.model_config, self.path.recurrence, self.dist, restored, self.source, self.corpus.train)
+        # Muon's Newton-Schulz iterations in bfloat16 where the CPU multiplies it natively (training.optimizer)
+        self.orthogonalise_dtype = "bfloat16" if machine.native_bfloat16() else "float32"
+        self.model, self.optimizer = build_model(cfg, self.model_config, self.path.recurrence, self.dist, restored, self.source,
+                                                 self.corpus.train, self.orthogonalise_dtype)
         self.unseen = unseen_chars(self.corpus.train, self.vocab.size, cfg.unseen_share)  # (ids, share): the loss leaves them a share
         self.steps = Steps(self.model, self.optimizer, self.dist, self.path, cfg, self.unseen)
 
@@ -236,6 +239,8 @@ class Trainer:
             self.log("---- sample ----\n" + text + "\n----------------")
 
     def _log_start(self) -> None:
+        from tfcharrnn.training.optimizer import describe as describe_optimizer
+
         cfg, c, corpus = self.cfg, self.model_config, self.corpus
         self.log(f"corpus: {len(corpus.paths)} file(s), {corpus.num_chars:,} chars, vocab {self.vocab.size}, "
                  f"train {len(corpus.train):,} / val {len(corpus.val):,} / test {len(corpus.test):,} ({self.prep_seconds:.1f}s)")
@@ -245,6 +250,7 @@ class Trainer:
             self.log(self.recipe)
         self.log(f"training: {self.path_choice.describe()}")
         fresh = self.restored_from is None and self.source is None
+        self.log(describe_optimizer(cfg, self.orthogonalise_dtype))
         self.log(f"learning rate: {describe_schedule(cfg)}" + ("; the output bias starts at the text's character frequencies" if fresh else ""))
         absent, share = self.unseen
         if share:
@@ -410,14 +416,15 @@ def training_corpus(cfg):
     return corpus, time.time() - t0
 
 
-def build_model(cfg, model_config, recurrence, dist, restored=None, source=None, train_ids=None):
-    """The model on ``recurrence`` and its Adam, built under the strategy: (model, optimizer); a
-    checkpoint's weights, Adam state and random streams when resuming; the weights of the model
+def build_model(cfg, model_config, recurrence, dist, restored=None, source=None, train_ids=None, orthogonalise_dtype="float32"):
+    """The model on ``recurrence`` and its optimizer, built under the strategy: (model, optimizer); a
+    checkpoint's weights, optimizer state and random streams when resuming; the weights of the model
     fine-tuned from (a finetune.Source; ``train_ids`` size its new characters' bias); else a new
     model whose output bias starts at the training text's character frequencies (unigram_bias)."""
     from tfcharrnn import checkpoint as ckpt_lib
     from tfcharrnn.model import CharRNN, unigram_bias
-    from tfcharrnn.training.averaging import AveragingAdam, swap_average
+    from tfcharrnn.training.averaging import swap_average
+    from tfcharrnn.training.optimizer import build_optimizer
 
     with dist.strategy.scope():
         model = CharRNN(model_config, recurrence=recurrence)
@@ -427,10 +434,7 @@ def build_model(cfg, model_config, recurrence, dist, restored=None, source=None,
             source.load_into(model, train_ids, cfg.seed)
         elif train_ids is not None:
             model.head.bias.assign(unigram_bias(train_ids, model_config.vocab_size))
-        optimizer = AveragingAdam(learning_rate=cfg.learning_rate, beta_2=cfg.adam_beta2, weight_decay=cfg.weight_decay or None,
-                                  use_ema=bool(cfg.ema_momentum), ema_momentum=cfg.ema_momentum or 0.99)
-        if cfg.weight_decay:
-            optimizer.exclude_from_weight_decay(var_names=["bias"])
+        optimizer = build_optimizer(cfg, model, orthogonalise_dtype)
         optimizer.build(model.trainable_variables)
         if restored is not None:
             ckpt_lib.restore_optimizer(optimizer, model, restored.optimizer, restored.path)
