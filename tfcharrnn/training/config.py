@@ -21,7 +21,7 @@ from tfcharrnn.errors import UserError
 from tfcharrnn.recurrence import MATMUL_DTYPES
 from tfcharrnn.training.distribute import STRATEGIES
 
-OPTIMIZERS = ("muon", "adam")
+OPTIMIZERS = ("adam", "muon")
 
 LR_SCHEDULES = ("wsd", "cosine", "exp", "constant")
 NEW_CHARS = ("extend", "error", "skip")
