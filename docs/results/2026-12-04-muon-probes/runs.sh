@@ -26,3 +26,4 @@ run.sh k2-3-s50-s7 --train_data $T --time_budget 3 --seq_length 50 --seed 7
 PROBE_OPT=muon PROBE_RMS=0.2 PROBE_NS_DTYPE=bfloat16 run.sh c2-3-muon-r02-bf --train_data $C --time_budget 3
 run.sh k3-3-code-s50 --train_data $C --time_budget 3 --seq_length 50
 run.sh k4-15-muon-d01 --train_data $T --time_budget 15 --optimizer muon --dropout 0.1 --weight_drop 0   # at 910b63d
+run.sh k5-15-adam-d01 --train_data $T --time_budget 15 --dropout 0.1 --weight_drop 0   # at 910b63d: Adam with k4's regularisers
