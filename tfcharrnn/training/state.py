@@ -107,10 +107,11 @@ def optimiser_defaults(cfg, restored):
         changes["ema_momentum"] = DEFAULT_EMA_MOMENTUM if saved is None else saved.get("ema_momentum") or 0.0
     if cfg.lr_schedule is None:
         changes["lr_schedule"] = DEFAULT_LR_SCHEDULE if saved is None else saved.get("lr_schedule") or "cosine"
+    trained_with = DEFAULT_OPTIMIZER if saved is None else saved.get("optimizer") or "adam"  # (a new run: what it will use)
     if cfg.optimizer is None:
-        changes["optimizer"] = DEFAULT_OPTIMIZER if saved is None else saved.get("optimizer") or "adam"
-    elif saved is not None and cfg.optimizer != (saved.get("optimizer") or "adam"):
-        raise UserError(f"--optimizer {cfg.optimizer}: the checkpoint trained with {saved.get('optimizer') or 'adam'}, whose state "
+        changes["optimizer"] = trained_with
+    elif saved is not None and cfg.optimizer != trained_with:
+        raise UserError(f"--optimizer {cfg.optimizer}: the checkpoint trained with {trained_with}, whose state "
                         f"does not carry over; resume without --optimizer, or start a new run (--finetune_from) to change it")
     if cfg.unseen_share is None and saved is not None and "unseen_share" not in saved:
         changes["unseen_share"] = 0.0  # written before the share existed: it trained on plain cross-entropy
