@@ -35,7 +35,7 @@ def tiny_config(corpus, checkpoint_dir, **overrides):
     kwargs = dict(train_data=corpus, hidden_size=32, num_layers=2, embedding_size=16, batch_size=8, seq_length=32,
                   max_steps=30, max_epochs=0, eval_val_every=0, sample_every=0, checkpoint_dir=str(checkpoint_dir),
                   quiet=True, seed=7, learning_rate=1e-2, train_path="step-groups",  # a fixed path: tests/test_autotune.py tests "auto"
-                  dropout=0.0, weight_drop=0.0, weight_decay=0.0)  # fixed, not the recipe's: tests/test_recipe.py tests the recipe
+                  dropout=0.0, weight_drop=0.0, weight_decay=0.0, optimizer="adam")  # fixed, not the recipe's: tests/test_recipe.py tests it
     kwargs.update(overrides)
     return TrainConfig(**kwargs)
 

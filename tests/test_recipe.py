@@ -27,7 +27,7 @@ def overfitting_config(corpus, run_dir, **overrides):
     kwargs = dict(train_data=corpus, hidden_size=64, num_layers=1, embedding_size=16, batch_size=4, seq_length=32, val_frac=0.2,
                   max_steps=600, eval_val_every=20, patience=3, sample_every=0, sample_length=0, checkpoint_dir=str(run_dir),
                   quiet=True, learning_rate=0.02, lr_schedule="constant", train_path="step-groups", seed=7, deterministic=True,
-                  dropout=0.0, weight_drop=0.0, weight_decay=0.0)
+                  dropout=0.0, weight_drop=0.0, weight_decay=0.0, optimizer="adam")
     kwargs.update(overrides)
     return TrainConfig(**kwargs)
 
@@ -116,7 +116,7 @@ def resolve(**flags):
 def test_the_recipe_line_names_what_it_chose_and_why():
     cfg, why = resolve(time_budget=15)
     assert why.startswith("recipe:") and "15 min" in why and "epochs" in why and f"hidden_size {cfg.hidden_size}" in why
-    cfg, why = resolve(time_budget=15, hidden_size=300, num_layers=2, dropout=0.1, weight_drop=0.0, weight_decay=0.0)
+    cfg, why = resolve(time_budget=15, hidden_size=300, num_layers=2, dropout=0.1, weight_drop=0.0, weight_decay=0.0, optimizer="adam")
     assert why == "" and (cfg.hidden_size, cfg.dropout) == (300, 0.1)
 
 
@@ -135,9 +135,31 @@ def test_more_passes_over_the_text_get_more_regularisation():
     from tfcharrnn.training.recipe import resolve as recipe_resolve
 
     big_corpus, _ = recipe_resolve(TrainConfig(time_budget=15), train_chars=100_000_000, vocab_size=65)
-    small_corpus, _ = recipe_resolve(TrainConfig(time_budget=15), train_chars=1_000_000, vocab_size=65)
+    small_corpus, why = recipe_resolve(TrainConfig(time_budget=15), train_chars=1_000_000, vocab_size=65)
     assert big_corpus.hidden_size == small_corpus.hidden_size  # the width follows the budget
     assert big_corpus.dropout == 0.0 < small_corpus.dropout  # a few passes over a big corpus cannot overfit
+    # 10 to 30 passes: Muon, with light dropout and no weight drop; fewer or more: Adam
+    assert (small_corpus.optimizer, small_corpus.dropout, small_corpus.weight_drop) == ("muon", 0.1, 0.0) and "optimizer muon" in why
+    assert short.optimizer == big_corpus.optimizer == "adam"
+    code_sized, _ = recipe_resolve(TrainConfig(time_budget=15), train_chars=1_800_000, vocab_size=65)  # ~7.5 passes
+    assert (code_sized.optimizer, code_sized.dropout, code_sized.weight_drop) == ("adam", 0.25, 0.1)
+    many_passes, _ = recipe_resolve(TrainConfig(max_epochs=50), train_chars=1_000_000, vocab_size=65)
+    assert (many_passes.optimizer, many_passes.dropout, many_passes.weight_drop) == ("adam", 0.3, 0.15)
+    assert resolve(time_budget=15, optimizer="adam")[0].optimizer == "adam"  # the flag wins
+
+
+def test_a_resumed_run_keeps_its_optimizer_whatever_the_recipe_would_choose_now(tmp_path, tiny_text):
+    """12 passes: the recipe picks Muon; resumed for 40 passes (where it would pick Adam) the run keeps Muon."""
+    from tfcharrnn import checkpoint as ckpt_lib
+    from tfcharrnn.training import TrainConfig, Trainer, train
+
+    flags = dict(train_data=tiny_text, embedding_size=8, hidden_size=16, num_layers=1, batch_size=16, seq_length=32,
+                 checkpoint_dir=str(tmp_path / "run"), eval_val_every=0, sample_every=0, sample_length=0, train_path="step-groups", quiet=True)
+    first = train(TrainConfig(max_epochs=12, **flags))
+    assert ckpt_lib.load_checkpoint(first["checkpoint"]).train_state["train_config"]["optimizer"] == "muon"
+    assert Trainer(TrainConfig(max_epochs=40, **dict(flags, checkpoint_dir=str(tmp_path / "new")))).cfg.optimizer == "adam"
+    resumed = Trainer(TrainConfig(max_epochs=40, resume=True, **flags))
+    assert resumed.cfg.optimizer == "muon" and resumed.cfg.dropout == 0.3  # the regularisers follow the new budget
 
 
 def test_the_start_up_lines_print_the_recipe(tmp_path, tiny_text):

@@ -187,12 +187,13 @@ def _train_optimisation(p, d):
     g.add_argument("--min_lr_frac", type=number, default=d.min_lr_frac, help="wsd and cosine schedules: final learning rate as a fraction")
     g.add_argument("--lr_decay_frac", type=number, default=d.lr_decay_frac, help="wsd schedule: the last fraction of the run the rate falls over")
     g.add_argument("--warmup_steps", type=integer, default=d.warmup_steps, help="linear warm-up steps")
-    from tfcharrnn.training.config import DEFAULT_ADAM_BETA2, DEFAULT_OPTIMIZER, OPTIMIZERS
+    from tfcharrnn.training.config import DEFAULT_ADAM_BETA2, OPTIMIZERS
 
     optimizer = g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer,
-                               help=f"muon: Muon on the recurrent layers' weight matrices (their momentum orthogonalised), Adam on the "
-                                    f"embedding, output layer and biases; adam: Adam throughout; default {DEFAULT_OPTIMIZER}, a resumed run's own")
-    optimizer.doc_default = f"{DEFAULT_OPTIMIZER} (resume: the checkpoint's)"
+                               help="muon: Muon on the recurrent layers' weight matrices (their momentum orthogonalised), Adam on the "
+                                    "embedding, output layer and biases; adam: Adam throughout; default: the recipe's (muon for 10 to 30 "
+                                    "passes over the text), a resumed run's own")
+    optimizer.doc_default = "recipe (resume: the checkpoint's)"
     beta2 = g.add_argument("--adam_beta2", type=number, default=d.adam_beta2,
                            help=f"Adam's second-moment decay; default {DEFAULT_ADAM_BETA2:g} (learns faster than 0.999 in short runs), a resumed run's own")
     beta2.doc_default = f"{DEFAULT_ADAM_BETA2:g} (resume: the checkpoint's)"

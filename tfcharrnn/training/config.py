@@ -35,9 +35,6 @@ DEFAULT_EMA_MOMENTUM = 0.995
 # warm-up-stable-decay: the peak rate held, then a straight fall over the run's last lr_decay_frac. In equal-step
 # runs of the 3-minute recipe it ended 0.012-0.017 nats/char below cosine (2 seeds; docs/performance.md, quality)
 DEFAULT_LR_SCHEDULE = "wsd"
-# Adam; Muon on the recurrent layers' matrices (training.optimizer) ended 0.010-0.022 below it on Tiny Shakespeare in
-# 3 minutes (two seeds), but 0.016 above it on the code corpus and behind it at 15 minutes (docs/performance.md, quality)
-DEFAULT_OPTIMIZER = "adam"
 # the Muon matrices' update RMS per unit of learning rate (Moonlight's rms_rate; Adam's updates are ~0.2): in 3-minute
 # runs on Tiny Shakespeare 0.3 scored best of 0.2-0.6 (docs/performance.md, quality)
 MUON_UPDATE_RMS = 0.3
@@ -74,8 +71,8 @@ class TrainConfig(ModelFields):
     lr_decay_frac: float = 0.3  # wsd: the last fraction of the run, over which the rate falls from its peak to the floor
     warmup_steps: int = 0
     grad_clip: float = 5.0
-    # muon (Muon on the recurrent layers' weight matrices, Adam on the rest) | adam; None: DEFAULT_OPTIMIZER, or what a
-    # resumed checkpoint used
+    # muon (Muon on the recurrent layers' weight matrices, Adam on the rest) | adam; None: the recipe's (muon for 10 to 30
+    # passes over the text, else adam: training.recipe), or what a resumed checkpoint used
     optimizer: str | None = None
     weight_decay: float | None = None  # decoupled (AdamW), on weight matrices and embeddings, not biases; None = the recipe's
     adam_beta2: float | None = None  # Adam's second-moment decay; None: DEFAULT_ADAM_BETA2, or what a resumed checkpoint used
@@ -141,8 +138,8 @@ class TrainConfig(ModelFields):
             raise UserError("no stop condition: set --max_epochs, --max_steps or --time_budget")
         for flag, value, known in (("layout", self.layout, LAYOUTS), ("strategy", self.strategy, STRATEGIES),
                                    ("lr_schedule", self.schedule, LR_SCHEDULES), ("matmul_dtype", self.matmul_dtype, MATMUL_DTYPES),
-                                   ("new_chars", self.new_chars, NEW_CHARS), ("optimizer", self.optimizer or DEFAULT_OPTIMIZER, OPTIMIZERS)):
-            if value not in known:
+                                   ("new_chars", self.new_chars, NEW_CHARS), ("optimizer", self.optimizer, OPTIMIZERS)):
+            if value is not None and value not in known:  # (only the optimizer may be None: the recipe's)
                 raise UserError(f"--{flag} {value!r} is not known; use one of {', '.join(known)}")
         from tfcharrnn.training.train_path import NAMES, for_flags, is_known
 

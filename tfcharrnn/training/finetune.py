@@ -12,9 +12,9 @@
 
 What carries over: the weights, the model's kind and shape (model, hidden_size, num_layers,
 embedding_size: a flag that contradicts the checkpoint is refused) and its vocabulary. What starts
-afresh, as in a new run: the optimizer, the step, the schedule, the data position and the random streams;
-dropout, weight drop and weight decay (not shape) come from their flags, else from the recipe for
-the new text and budget. The Trainer measures the loaded model on the new text's validation split
+afresh, as in a new run: the optimizer's state, the step, the schedule, the data position and the random
+streams; dropout, weight drop, weight decay and the optimizer (not shape) come from their flags, else
+from the recipe for the new text and budget. The Trainer measures the loaded model on the new text's validation split
 before the first step (logged as the validation at step 0), so the run shows what it bought.
 
 Characters of the new text the model never saw (--new_chars):

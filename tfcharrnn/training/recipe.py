@@ -2,25 +2,26 @@
 
     from tfcharrnn.training.recipe import resolve
     cfg, why = resolve(cfg, train_chars=1_003_855, vocab_size=65)   # every field left None filled in
-    print(why)   # recipe: hidden_size 384, num_layers 2, dropout 0.25, ... (for 15 min on 1M training characters: ...)
+    print(why)   # recipe: hidden_size 384, num_layers 2, dropout 0.1, ..., optimizer muon (for 15 min on 1M training characters: ...)
 
 What a character model should be depends on how much it can see: a short budget wants a small
 model that learns fast, held back only by weight decay (dropout would slow it more than a few
 passes over the text can overfit); a long budget on the same text wants a wider model, and then
 dropout and weight drop as well, or it memorises the text (training loss falling, validation
-rising). So the trainer picks them:
+rising). So the trainer picks them, and the optimizer that trains that model best:
 
 - the width from the time budget (a wider model needs more minutes to pay off):
   WIDTHS below; a run limited only by epochs or steps gets the narrowest;
-- the regularisers from the passes over the training text the run can make: the budget times
-  the speed a model of that width reaches on a 2-core CPU (REFERENCE_MACS_PER_S, in
-  multiply-adds per second, over the model's multiply-adds per character), or --max_epochs:
+- the regularisers and the optimizer from the passes over the training text the run can make:
+  the budget times the speed a model of that width reaches on a 2-core CPU (REFERENCE_MACS_PER_S,
+  in multiply-adds per second, over the model's multiply-adds per character), or --max_epochs:
   REGULARISERS below.
 
 The estimate does not time this machine, so one command gives one model on every machine; on a
 faster machine the same run sees more epochs, and early stopping (--patience) guards it. Every
-flag given explicitly wins over the recipe (a field left None is the recipe's to choose); the
-model kind and the embedding width, when not given, are FIXED's.
+flag given explicitly wins over the recipe (a field left None is the recipe's to choose; a
+resumed run's optimizer is its checkpoint's, filled in before: training.state.optimiser_defaults);
+the model kind and the embedding width, when not given, are FIXED's.
 """
 
 from __future__ import annotations
@@ -33,13 +34,19 @@ import math
 # 2x384 1.4183 against 2x512 1.4256 (docs/performance.md, quality).
 WIDTHS = ((6.0, 256), (30.0, 384), (math.inf, 512))
 NUM_LAYERS = 2
-# (expected epochs below which, (dropout, weight_drop, weight_decay)). Below 7 passes dropout and
+# (expected epochs below which, (dropout, weight_drop, weight_decay, optimizer)). Below 7 passes dropout and
 # weight drop only slow learning (5.6 epochs of 2x256: dropout 0.1 1.4960, 0.2 1.5088, none 1.4699;
 # 3 minutes, weight drop 0.1: 1.4721 against 1.4682), weight decay does not (3 minutes: 0.05 1.4556,
-# 0.1 1.4446, 0.2 1.4367, 0.3 1.4546; 0.1 keeps away from that edge on texts that overfit less);
-# from 7 to 30, AWD-LSTM's three at the strength that gave 1.4183 (13 epochs) and 1.3936 (26
-# epochs) at 2x384.
-REGULARISERS = ((7.0, (0.0, 0.0, 0.1)), (30.0, (0.25, 0.1, 0.05)), (math.inf, (0.3, 0.15, 0.1)))
+# 0.1 1.4446, 0.2 1.4367, 0.3 1.4546; 0.1 keeps away from that edge on texts that overfit less), and
+# Muon helps one corpus and costs another (English -0.010 / -0.022, code +0.016), so Adam. From 7
+# passes, AWD-LSTM's three with Adam, at the strength that gave 1.4183 (13 epochs) and 1.3936 (26
+# epochs) at 2x384, and 1.1048 on the code corpus at 15 minutes (7 epochs), where Muon with dropout
+# 0.1 and no weight drop scored 1.1136. From 10 to 30, that Muon: at 15 minutes on Tiny Shakespeare
+# (12 epochs) best 1.3990 / 1.3992 (two seeds) against Adam's 1.4135 / 1.4119, while Adam with the
+# lighter dropout overfits (1.4267). The bound of 10 lies between those two measurements
+# (docs/performance.md, quality). From 30, AWD-LSTM's three at full strength, with Adam (1.3936 at 26).
+REGULARISERS = ((7.0, (0.0, 0.0, 0.1, "adam")), (10.0, (0.25, 0.1, 0.05, "adam")), (30.0, (0.1, 0.0, 0.05, "muon")),
+                (math.inf, (0.3, 0.15, 0.1, "adam")))
 # A 2-layer LSTM's training speed on a 2-core CPU, start-up and validation included, set at the
 # slow end of what was measured on the Intel Xeon (AVX-512) reference: 2x256 with a 65-character
 # vocabulary (~0.8M multiply-adds per character) averaged ~31,000 chars/s over a 3-minute run on a
@@ -48,7 +55,7 @@ REGULARISERS = ((7.0, (0.0, 0.0, 0.1)), (30.0, (0.25, 0.1, 0.05)), (math.inf, (0
 # a quiet machine of that kind; early stopping guards the runs that make more passes.
 REFERENCE_MACS_PER_S = 2.7e10
 
-CHOSEN = ("hidden_size", "num_layers", "dropout", "weight_drop", "weight_decay")
+CHOSEN = ("hidden_size", "num_layers", "dropout", "weight_drop", "weight_decay", "optimizer")
 # The fields the recipe does not vary: their values when not given (a fine-tuned model brings its own).
 FIXED = {"model": "lstm", "embedding_size": 64}
 
@@ -92,11 +99,12 @@ def resolve(cfg, train_chars: int, vocab_size: int):
     hidden = cfg.hidden_size if cfg.hidden_size is not None else width_for(cfg.minutes_limit)
     layers = cfg.num_layers if cfg.num_layers is not None else NUM_LAYERS
     epochs = expected_epochs(cfg, hidden, layers, train_chars, vocab_size)
-    dropout, weight_drop, weight_decay = regularisers_for(epochs)
-    values = {"hidden_size": hidden, "num_layers": layers, "dropout": dropout, "weight_drop": weight_drop, "weight_decay": weight_decay}
+    dropout, weight_drop, weight_decay, optimizer = regularisers_for(epochs)
+    values = {"hidden_size": hidden, "num_layers": layers, "dropout": dropout, "weight_drop": weight_drop, "weight_decay": weight_decay,
+              "optimizer": optimizer}
     cfg = dataclasses.replace(cfg, **{name: values[name] for name in chosen})
     budget = f"{cfg.minutes_limit:g} min" if cfg.minutes_limit else f"{cfg.epoch_limit:g} epochs" if cfg.epoch_limit else f"{cfg.max_steps} steps"
-    picked = ", ".join(f"{name} {values[name]:g}" for name in chosen)
+    picked = ", ".join(f"{name} {values[name]:g}" if name != "optimizer" else f"optimizer {optimizer}" for name in chosen)
     why = (f"recipe: {picked} (for {budget} on {train_chars / 1e6:.2g}M training characters: about {epochs:.1f} epochs "
            f"on a 2-core CPU; a flag overrides any of them)")
     return cfg, why

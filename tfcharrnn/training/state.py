@@ -92,12 +92,13 @@ def checkpoint_to_resume(cfg, log):
 
 
 def optimiser_defaults(cfg, restored):
-    """``cfg`` with the optimizer, Adam's beta2, the weights' averaging and the schedule decided when
-    not given: a new run takes DEFAULT_OPTIMIZER, DEFAULT_ADAM_BETA2, DEFAULT_EMA_MOMENTUM and
-    DEFAULT_LR_SCHEDULE; a resumed one keeps its checkpoint's (Adam, 0.999, Keras' default, no
-    averaging, cosine and no unseen share for checkpoints older than the settings), so a resumed
-    run continues the optimisation it started."""
-    from tfcharrnn.training.config import DEFAULT_ADAM_BETA2, DEFAULT_EMA_MOMENTUM, DEFAULT_LR_SCHEDULE, DEFAULT_OPTIMIZER
+    """``cfg`` with Adam's beta2, the weights' averaging and the schedule decided when not given: a
+    new run takes DEFAULT_ADAM_BETA2, DEFAULT_EMA_MOMENTUM and DEFAULT_LR_SCHEDULE; a resumed one
+    keeps its checkpoint's (0.999, Keras' default, no averaging, cosine and no unseen share for
+    checkpoints older than the settings), and its optimizer (Adam for checkpoints older than the
+    flag), so a resumed run continues the optimisation it started. A new run's optimizer is left to
+    the recipe (training.recipe), which runs after this."""
+    from tfcharrnn.training.config import DEFAULT_ADAM_BETA2, DEFAULT_EMA_MOMENTUM, DEFAULT_LR_SCHEDULE
 
     saved = restored.train_state.get("train_config", {}) if restored is not None else None
     changes = {}
@@ -107,12 +108,13 @@ def optimiser_defaults(cfg, restored):
         changes["ema_momentum"] = DEFAULT_EMA_MOMENTUM if saved is None else saved.get("ema_momentum") or 0.0
     if cfg.lr_schedule is None:
         changes["lr_schedule"] = DEFAULT_LR_SCHEDULE if saved is None else saved.get("lr_schedule") or "cosine"
-    trained_with = DEFAULT_OPTIMIZER if saved is None else saved.get("optimizer") or "adam"  # (a new run: what it will use)
-    if cfg.optimizer is None:
-        changes["optimizer"] = trained_with
-    elif saved is not None and cfg.optimizer != trained_with:
-        raise UserError(f"--optimizer {cfg.optimizer}: the checkpoint trained with {trained_with}, whose state "
-                        f"does not carry over; resume without --optimizer, or start a new run (--finetune_from) to change it")
+    if saved is not None:
+        trained_with = saved.get("optimizer") or "adam"
+        if cfg.optimizer is None:
+            changes["optimizer"] = trained_with
+        elif cfg.optimizer != trained_with:
+            raise UserError(f"--optimizer {cfg.optimizer}: the checkpoint trained with {trained_with}, whose state "
+                            f"does not carry over; resume without --optimizer, or start a new run (--finetune_from) to change it")
     if cfg.unseen_share is None and saved is not None and "unseen_share" not in saved:
         changes["unseen_share"] = 0.0  # written before the share existed: it trained on plain cross-entropy
     return dataclasses.replace(cfg, **changes)

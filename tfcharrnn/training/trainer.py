@@ -86,8 +86,8 @@ class Trainer:
         elif self.source is not None:
             self.corpus, self.vocab_note = self.source.adapt(self.corpus, cfg)
         self.vocab = self.corpus.vocab
+        cfg = optimiser_defaults(cfg, restored)  # before the recipe: a resumed run keeps its optimizer
         cfg, self.recipe = recipe.resolve(cfg, len(self.corpus.train), self.vocab.size)  # fields left None: the recipe's
-        cfg = optimiser_defaults(cfg, restored)
         self.cfg = cfg
         self.dist = Distribution(cfg.strategy, cfg.batch_size)  # before any tensor: multi-worker collectives are set up at startup
         if not self.dist.chief:
