@@ -15,7 +15,7 @@ rising). So the trainer picks them, and the optimizer that trains that model bes
 - the regularisers and the optimizer from the passes over the training text the run can make:
   the budget times the speed a model of that width reaches on a 2-core CPU (REFERENCE_MACS_PER_S,
   in multiply-adds per second, over the model's multiply-adds per character), or --max_epochs:
-  REGULARISERS below.
+  BY_PASSES below.
 
 The estimate does not time this machine, so one command gives one model on every machine; on a
 faster machine the same run sees more epochs, and early stopping (--patience) guards it. Every
@@ -45,8 +45,8 @@ NUM_LAYERS = 2
 # (12 epochs) best 1.3990 / 1.3992 (two seeds) against Adam's 1.4135 / 1.4119, while Adam with the
 # lighter dropout overfits (1.4267). The bound of 10 lies between those two measurements
 # (docs/performance.md, quality). From 30, AWD-LSTM's three at full strength, with Adam (1.3936 at 26).
-REGULARISERS = ((7.0, (0.0, 0.0, 0.1, "adam")), (10.0, (0.25, 0.1, 0.05, "adam")), (30.0, (0.1, 0.0, 0.05, "muon")),
-                (math.inf, (0.3, 0.15, 0.1, "adam")))
+BY_PASSES = ((7.0, (0.0, 0.0, 0.1, "adam")), (10.0, (0.25, 0.1, 0.05, "adam")), (30.0, (0.1, 0.0, 0.05, "muon")),
+             (math.inf, (0.3, 0.15, 0.1, "adam")))
 # A 2-layer LSTM's training speed on a 2-core CPU, start-up and validation included, set at the
 # slow end of what was measured on the Intel Xeon (AVX-512) reference: 2x256 with a 65-character
 # vocabulary (~0.8M multiply-adds per character) averaged ~31,000 chars/s over a 3-minute run on a
@@ -74,8 +74,8 @@ def width_for(minutes: float) -> int:
     return next(width for bound, width in WIDTHS if minutes < bound)
 
 
-def regularisers_for(epochs: float) -> tuple:
-    return next(values for bound, values in REGULARISERS if epochs < bound)
+def for_passes(epochs: float) -> tuple:
+    return next(values for bound, values in BY_PASSES if epochs < bound)
 
 
 def expected_epochs(cfg, hidden: int, layers: int, train_chars: int, vocab_size: int) -> float:
@@ -99,7 +99,7 @@ def resolve(cfg, train_chars: int, vocab_size: int):
     hidden = cfg.hidden_size if cfg.hidden_size is not None else width_for(cfg.minutes_limit)
     layers = cfg.num_layers if cfg.num_layers is not None else NUM_LAYERS
     epochs = expected_epochs(cfg, hidden, layers, train_chars, vocab_size)
-    dropout, weight_drop, weight_decay, optimizer = regularisers_for(epochs)
+    dropout, weight_drop, weight_decay, optimizer = for_passes(epochs)
     values = {"hidden_size": hidden, "num_layers": layers, "dropout": dropout, "weight_drop": weight_drop, "weight_decay": weight_decay,
               "optimizer": optimizer}
     cfg = dataclasses.replace(cfg, **{name: values[name] for name in chosen})
