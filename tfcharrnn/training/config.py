@@ -71,8 +71,8 @@ class TrainConfig(ModelFields):
     lr_decay_frac: float = 0.3  # wsd: the last fraction of the run, over which the rate falls from its peak to the floor
     warmup_steps: int = 0
     grad_clip: float = 5.0
-    # muon (Muon on the recurrent layers' weight matrices, Adam on the rest) | adam; None: the recipe's (muon for 10 to 30
-    # passes over the text, else adam: training.recipe), or what a resumed checkpoint used
+    # muon (Muon on the recurrent layers' weight matrices, Adam on the rest) | adam; None: the recipe's (by the passes over
+    # the text: training.recipe.BY_PASSES), or what a resumed checkpoint used
     optimizer: str | None = None
     weight_decay: float | None = None  # decoupled (AdamW), on weight matrices and embeddings, not biases; None = the recipe's
     adam_beta2: float | None = None  # Adam's second-moment decay; None: DEFAULT_ADAM_BETA2, or what a resumed checkpoint used
