@@ -27,3 +27,5 @@ S='{"model": "lstm", "hidden_size": 384, "num_layers": 2, "embedding_size": 64, 
 python -m benchmarks.lstm_peer --corpus $T --minutes 15 --settings "$S" > logs/p1-15-torch-wd01.log
 # the no-flag run (12 minutes) with that decay; its pair: the 12-05 race's no-flag run (1.4058)
 run.sh r3-noflag-wd01 --weight_decay 0.1
+# at 0dea92b (decay 0.1 in the recipe), a second seed; its pair: n1 (../2026-12-05-muon-recipe, 1.3992)
+run.sh s1-15-wd01-s7 --train_data $T --time_budget 15 --seed 7
