@@ -192,7 +192,7 @@ def _train_optimisation(p, d):
     optimizer = g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer,
                                help="muon: Muon on the recurrent layers' weight matrices (their momentum orthogonalised), Adam on the "
                                     "embedding, output layer and biases; adam: Adam throughout; default: the recipe's (by the passes over "
-                                    "the text: README, the recipe), a resumed run's own")
+                                    "the text: README, The model for your minutes), a resumed run's own")
     optimizer.doc_default = "recipe (resume: the checkpoint's)"
     beta2 = g.add_argument("--adam_beta2", type=number, default=d.adam_beta2,
                            help=f"Adam's second-moment decay; default {DEFAULT_ADAM_BETA2:g} (learns faster than 0.999 in short runs), a resumed run's own")
