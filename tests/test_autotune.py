@@ -71,9 +71,11 @@ def test_machine_and_shape_keys_name_what_speed_depends_on(small_corpus, tmp_pat
     cfg = tiny_config(small_corpus, tmp_path)
     from tfcharrnn.config import ModelConfig
 
-    a = train_path.shape_key(cfg, ModelConfig(vocab_size=65, **{**cfg.model_fields(), "model": "lstm"}))
-    b = train_path.shape_key(cfg, ModelConfig(vocab_size=65, **{**cfg.model_fields(), "model": "lstm", "hidden_size": 64}))
-    assert train_path.Cache.key(machine_desc, a) != train_path.Cache.key(machine_desc, b)
+    fields = {**cfg.model_fields(), "model": "lstm", "skip_connections": True}
+    a = train_path.shape_key(cfg, ModelConfig(vocab_size=65, **fields))
+    b = train_path.shape_key(cfg, ModelConfig(vocab_size=65, **{**fields, "hidden_size": 64}))
+    c = train_path.shape_key(cfg, ModelConfig(vocab_size=65, **{**fields, "skip_connections": False}))
+    assert len({train_path.Cache.key(machine_desc, key) for key in (a, b, c)}) == 3
 
 
 @pytest.fixture

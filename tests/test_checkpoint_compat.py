@@ -27,6 +27,7 @@ def test_a_format_1_checkpoint_loads_with_its_run_arrays_apart():
     ckpt = ckpt_lib.load_checkpoint(STEP3)
     assert json.load(open(os.path.join(STEP3, "meta.json")))["format_version"] == 1
     assert ckpt.train_state["step"] == 3 and ckpt.config.weight_drop == 0.1
+    assert not ckpt.config.skip_connections  # written before the field: its output layer reads the top layer only
     assert all(k.isdigit() for k in ckpt.optimizer)
     assert sorted(ckpt.run_arrays) == ["carry_state", "rng_0000", "rng_0001", "rng_0002"]
     assert ckpt.run_arrays["carry_state"].shape == (4, 4, 8)  # batch 4, (h, c) x 2 layers, 8 units

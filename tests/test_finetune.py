@@ -165,6 +165,7 @@ def test_shape_flags_that_contradict_the_checkpoint_are_one_line_errors(base, th
     for flags, message in ((["--hidden_size", "64"], "--hidden_size 64 conflicts with the model to fine-tune (hidden_size 32 in "),
                            (["--model", "gru"], "--model gru conflicts with the model to fine-tune (model lstm in "),
                            (["--embedding_size", "64"], "--embedding_size 64 conflicts"),
+                           (["--skip_connections", "false"], "--skip_connections False conflicts"),
                            (["--byte_mode"], "the model to fine-tune reads chars"),
                            (["--resume"], "--finetune_from starts a new run from a model's weights, --resume continues a run")):
         with pytest.raises(UserError) as e:

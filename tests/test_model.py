@@ -1,5 +1,7 @@
 """CharRNN: the cell against a naive NumPy reference, sequence vs step-by-step, fused vs Keras."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -22,7 +24,7 @@ def naive_forward(model, ids, state):
     outputs = []
     for t in range(ids.shape[1]):
         x = emb[ids[:, t]]
-        new = []
+        new, layer_outputs = [], []
         for li, layer in enumerate(model.rnn_layers):
             W, R, b = layer.cell.kernel.numpy(), layer.cell.recurrent_kernel.numpy(), layer.cell.bias.numpy()
             H = cfg.hidden_size
@@ -46,8 +48,10 @@ def naive_forward(model, ids, state):
                 h = np.tanh(x @ W + state[li] @ R + b)
                 new += [h]
             x = h
+            layer_outputs.append(h)
         state = new
-        outputs.append(x @ model.head.kernel.numpy() + model.head.bias.numpy())
+        head_input = np.concatenate(layer_outputs, -1) if cfg.skip_connections else x  # skip connections: every layer's output
+        outputs.append(head_input @ model.head.kernel.numpy() + model.head.bias.numpy())
     return np.stack(outputs, 1), np.stack(state, 1)
 
 
@@ -87,12 +91,15 @@ def test_sequence_equals_step_by_step_and_split_calls(model):
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
-@pytest.mark.parametrize("num_layers", [1, 3])
-def test_stepper_matches_naive_reference(kind, num_layers):
+@pytest.mark.parametrize("num_layers,skip_connections", [(1, True), (3, True), (3, False)])
+def test_stepper_matches_naive_reference(kind, num_layers, skip_connections):
     """model.stepper(): the generation loop's leaner `next` (lookup table, stacked kernels,
-    reordered gates, tuple state) computes the same function as the naive reference."""
+    reordered gates, tuple state) computes the same function as the naive reference, with the
+    output layer reading every layer (skip connections) or the top one."""
     tf.random.set_seed(1)
-    model = CharRNN(ModelConfig(vocab_size=23, model=kind, hidden_size=12, num_layers=num_layers, embedding_size=8))
+    model = CharRNN(ModelConfig(vocab_size=23, model=kind, hidden_size=12, num_layers=num_layers, embedding_size=8,
+                                skip_connections=skip_connections))
+    assert model.head.kernel.shape == ((num_layers if skip_connections else 1) * 12, 23)
     for w in model.trainable_weights:  # non-zero biases, so a misplaced bias would show
         w.assign(w + tf.random.normal(w.shape, stddev=0.3, seed=2))
     ids, state = random_inputs(model, steps=6)
@@ -279,3 +286,6 @@ def test_config_round_trip_and_validation():
         ModelConfig(vocab_size=65, weight_drop=1.0)
     old = {k: v for k, v in cfg.to_dict().items() if k != "weight_drop"}  # a checkpoint from before the field
     assert ModelConfig.from_dict(old) == cfg
+    assert cfg.skip_connections  # new models: the output layer reads every layer
+    older = {k: v for k, v in cfg.to_dict().items() if k != "skip_connections"}  # before it: the top layer only
+    assert ModelConfig.from_dict(older) == dataclasses.replace(cfg, skip_connections=False)

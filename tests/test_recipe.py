@@ -126,6 +126,7 @@ def test_an_explicit_flag_wins_over_the_recipe():
     cfg, why = resolve(time_budget=15, dropout=0.0, hidden_size=128)
     assert (cfg.dropout, cfg.hidden_size) == (0.0, 128)
     assert "dropout" not in why and "hidden_size" not in why and "weight_drop" in why
+    assert recipe_cfg.skip_connections and not resolve(time_budget=15, skip_connections=False)[0].skip_connections
 
 
 def test_more_passes_over_the_text_get_more_regularisation():

@@ -28,6 +28,9 @@ class ModelFields:
     embedding_size: int = 64  # torch-rnn's wordvec_size
     dropout: float = 0.0  # between layers and before the output layer, training only
     weight_drop: float = 0.0  # DropConnect on the recurrent kernels (AWD-LSTM), one mask per batch, training only
+    # The output layer reads every layer's output, not only the top one's (Graves 2013's skip connections to the
+    # output): the lower layers get the loss's gradient directly, and a 2-layer model learns more per step.
+    skip_connections: bool = True
 
     def check_model_fields(self) -> None:
         """UserError naming the flag when a model field is out of range."""
@@ -80,6 +83,7 @@ class ModelConfig(ModelFields):
         unknown = set(d) - known
         if unknown:
             raise UserError(f"checkpoint config has unknown fields {sorted(unknown)}; it was written by a newer tfcharrnn, upgrade")
+        d = {"skip_connections": False, **d}  # checkpoints from before the field: the output read the top layer only
         try:
             return cls(**d)
         except TypeError as e:

@@ -1,4 +1,4 @@
-"""CharRNN: embedding -> stacked LSTM / GRU / SimpleRNN -> dense logits, with explicit state.
+"""CharRNN: embedding -> stacked LSTM / GRU / SimpleRNN -> dense logits from every layer, with explicit state.
 
     from tfcharrnn.config import ModelConfig
     from tfcharrnn.model import CharRNN
@@ -103,15 +103,20 @@ class CharRNN(keras.Model):
             masks = self.draw_masks(tf.shape(ids)[0], tf.shape(ids)[1])
         recurrence = recurrence or self.recurrence
         x = recurrence.layer_input(self.embedding, ids)  # (B, T, E), or what the recurrence reads instead
-        new_states = []
+        new_states, outputs = [], []
         for i, (layer, layer_state) in enumerate(zip(self.rnn_layers, self._split_state(states))):
             with self._weight_drop(layer, masks["weight_drop"][i] if masks and masks["weight_drop"] else None):
                 x, layer_state = recurrence.run_layer(layer, x, layer_state, training)  # (B, T, H), [(B, H)] * k
             new_states.append(layer_state)
             if masks and masks["dropout"]:
                 x = x * masks["dropout"][i]  # exactly keras.random.dropout(x): x * 1/(1-p) where kept, else 0
-        logits = self.head(x)  # (B, T, V)
+            outputs.append(x)
+        logits = self.head(self._head_input(outputs))  # (B, T, V)
         return logits, self._join_state(new_states)
+
+    def _head_input(self, outputs):
+        """Per layer (..., H) -> what the output layer reads: (..., L x H) with skip connections, else the top layer's."""
+        return tf.concat(outputs, axis=-1) if self.config.skip_connections else outputs[-1]
 
     def draw_masks(self, batch, steps) -> dict:
         """Training's random masks for a (batch, steps) input, from the model's seeded streams:
@@ -154,11 +159,12 @@ class CharRNN(keras.Model):
         """ids (B,) int, states (B, S, H) -> logits (B, V), states (B, S, H)."""
         ids = tf.cast(ids, tf.int32)
         x = self.embedding(ids)  # (B, E)
-        new_states = []
+        new_states, outputs = [], []
         for layer, layer_state in zip(self.rnn_layers, self._split_state(states)):
             x, cell_state = layer.cell(x, list(layer_state), training=False)  # (B, H)
             new_states.append(list(cell_state) if isinstance(cell_state, (list, tuple)) else [cell_state])
-        logits = self.head(x)  # (B, V)
+            outputs.append(x)
+        logits = self.head(self._head_input(outputs))  # (B, V)
         return logits, self._join_state(new_states)
 
     def stepper(self) -> "Stepper":
@@ -242,7 +248,8 @@ class Stepper:
                 entry = {"stacked": tf.concat([kernel, recurrent], axis=0), "input_bias": input_bias}  # (2H, G)
             entry["recurrent_bias"] = recurrent_bias
             self.layers.append(entry)
-        self.head_kernel = tf.convert_to_tensor(model.head.kernel)  # (H, V)
+        self.skip_connections = config.skip_connections
+        self.head_kernel = tf.convert_to_tensor(model.head.kernel)  # (L x H, V) with skip connections, else (H, V)
         self.head_bias = tf.convert_to_tensor(model.head.bias)  # (V,)
 
     def split(self, state):
@@ -255,7 +262,7 @@ class Stepper:
     def __call__(self, ids, carry):
         ids = tf.cast(ids, tf.int32)
         per_layer = self.states_per_layer
-        new_carry = []
+        new_carry, outputs = [], []
         x = None
         for index, entry in enumerate(self.layers):
             h = carry[index * per_layer]  # (B, H)
@@ -287,6 +294,8 @@ class Stepper:
                     h = tf.tanh(pre)
                     new_carry.append(h)
             x = h
-        logits = tf.nn.bias_add(tf.matmul(x, self.head_kernel), self.head_bias)  # (B, V)
+            outputs.append(h)
+        head_input = tf.concat(outputs, axis=-1) if self.skip_connections else h  # (B, L x H) or (B, H)
+        logits = tf.nn.bias_add(tf.matmul(head_input, self.head_kernel), self.head_bias)  # (B, V)
         return logits, tuple(new_carry)
 

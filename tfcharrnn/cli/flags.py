@@ -137,6 +137,8 @@ def _train_model(p, d):
     g.add_argument("--dropout", type=number, default=d.dropout, help=f"dropout between layers (training only); {recipe}")
     g.add_argument("--weight_drop", type=number, default=d.weight_drop,
                    help=f"DropConnect on the recurrent kernels, one mask per batch (AWD-LSTM; training only); {recipe}")
+    g.add_argument("--skip_connections", type=boolean, default=d.skip_connections,
+                   help=f"the output layer reads every layer's output, not only the top one's (Graves 2013); {shape}")
     for action in g._group_actions:
         if action.default is None:
             fixed = FIXED.get(action.dest)

@@ -51,6 +51,7 @@ class TrainConfig(ModelFields):
     embedding_size: int | None = None
     dropout: float | None = None
     weight_drop: float | None = None
+    skip_connections: bool | None = None
     # data
     train_data: str | None = None  # file, directory or glob; None = bundled Tiny Shakespeare
     encoding: str = "utf-8"
@@ -186,7 +187,7 @@ class TrainConfig(ModelFields):
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         """From a checkpoint's train_config (meta.json), older spellings included."""
-        return cls(**cls.current_names(d))
+        return cls(**{"skip_connections": False, **cls.current_names(d)})  # written before the field: the top layer only
 
     @staticmethod
     def current_names(d: dict) -> dict:

@@ -47,7 +47,7 @@ from tfcharrnn.errors import UserError
 from tfcharrnn.vocab import describe_chars
 
 # The model fields a fine-tuned model keeps from its checkpoint.
-SHAPE = ("model", "hidden_size", "num_layers", "embedding_size")
+SHAPE = ("model", "hidden_size", "num_layers", "embedding_size", "skip_connections")
 # A new character starts at 1 / (NEW_CHAR_SHARE x V) of the probability (V: the extended vocabulary;
 # its log-probability averaged over the new text's contexts): a tenth of a uniform share. Rare,
 # since the model has no evidence for it yet, so the old characters lose a negligible k / (10 V) of

@@ -21,7 +21,7 @@ The estimate does not time this machine, so one command gives one model on every
 faster machine the same run sees more epochs, and early stopping (--patience) guards it. Every
 flag given explicitly wins over the recipe (a field left None is the recipe's to choose; a
 resumed run's optimizer is its checkpoint's, filled in before: training.state.optimiser_defaults);
-the model kind and the embedding width, when not given, are FIXED's.
+the model kind, the embedding width and the skip connections, when not given, are FIXED's.
 """
 
 from __future__ import annotations
@@ -60,15 +60,16 @@ REFERENCE_MACS_PER_S = 2.7e10
 
 CHOSEN = ("hidden_size", "num_layers", "dropout", "weight_drop", "weight_decay", "optimizer")
 # The fields the recipe does not vary: their values when not given (a fine-tuned model brings its own).
-FIXED = {"model": "lstm", "embedding_size": 64}
+FIXED = {"model": "lstm", "embedding_size": 64, "skip_connections": True}
 
 
-def macs_per_char(model: str, hidden: int, layers: int, embedding: int, vocab_size: int) -> int:
+def macs_per_char(model: str, hidden: int, layers: int, embedding: int, vocab_size: int, skip_connections: bool = True) -> int:
     """Multiply-adds per character of a forward step: the first layer's input is a table lookup
     (the fused kernels project the embedding table once per step), each deeper layer reads the one
-    below it, and the output layer reads the top one."""
+    below it, and the output layer reads every layer (skip connections) or the top one."""
     gates = {"lstm": 4, "gru": 3, "rnn": 1}[model]
-    return gates * hidden * hidden + (layers - 1) * gates * hidden * 2 * hidden + hidden * vocab_size
+    read = layers if skip_connections else 1
+    return gates * hidden * hidden + (layers - 1) * gates * hidden * 2 * hidden + read * hidden * vocab_size
 
 
 def width_for(minutes: float) -> int:
@@ -84,7 +85,7 @@ def for_passes(epochs: float) -> tuple:
 def expected_epochs(cfg, hidden: int, layers: int, train_chars: int, vocab_size: int) -> float:
     """Passes over the training text: --max_epochs, or the budget at the reference speed (the smaller)."""
     estimates = [cfg.epoch_limit] if cfg.epoch_limit else []
-    chars_per_s = REFERENCE_MACS_PER_S / macs_per_char(cfg.model, hidden, layers, cfg.embedding_size, vocab_size)
+    chars_per_s = REFERENCE_MACS_PER_S / macs_per_char(cfg.model, hidden, layers, cfg.embedding_size, vocab_size, cfg.skip_connections)
     if cfg.minutes_limit:
         estimates.append(cfg.minutes_limit * 60 * chars_per_s / max(train_chars, 1))
     if cfg.max_steps:

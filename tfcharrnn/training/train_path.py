@@ -249,7 +249,8 @@ def machine_key() -> dict:
 def shape_key(cfg, model_config) -> dict:
     """What the step's speed depends on besides the machine."""
     return {"model": model_config.model, "hidden_size": model_config.hidden_size, "num_layers": model_config.num_layers,
-            "embedding_size": model_config.embedding_size, "vocab_size": model_config.vocab_size, "batch_size": cfg.batch_size,
+            "embedding_size": model_config.embedding_size, "vocab_size": model_config.vocab_size,
+            "skip_connections": model_config.skip_connections, "batch_size": cfg.batch_size,
             "seq_length": cfg.seq_length, "dropout": model_config.dropout > 0, "weight_drop": model_config.weight_drop > 0,
             "matmul_dtype": cfg.matmul_dtype}
 
