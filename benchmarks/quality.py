@@ -138,6 +138,7 @@ def run_train_script(flags: list, run_dir: str, log_path: str, threads: int, tim
 def _describe_defaults(r) -> str:
     c, t = r["config"], r["train_config"]
     text = f"{c['num_layers']}x{c['hidden_size']} {c['model'].upper()}, embedding {c['embedding_size']}"
+    text += ", skip connections to the output" if c.get("skip_connections") else ""
     for key in ("dropout", "weight_drop"):
         text += f", {key} {c[key]:g}" if c.get(key) else ""
     if t:
