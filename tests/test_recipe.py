@@ -139,7 +139,7 @@ def test_more_passes_over_the_text_get_more_regularisation():
     small_corpus, why = recipe_resolve(TrainConfig(time_budget=15), train_chars=1_000_000, vocab_size=65)
     assert big_corpus.hidden_size == small_corpus.hidden_size  # the width follows the budget
     assert big_corpus.dropout == 0.0 < small_corpus.dropout  # a few passes over a big corpus cannot overfit
-    # 10 to 30 passes: Muon, with light dropout, no weight drop and weight decay 0.1; fewer or more: Adam
+    # 10 to 30 passes: Muon, with light dropout, no weight drop and weight decay 0.2; fewer or more: Adam
     assert (small_corpus.optimizer, small_corpus.dropout, small_corpus.weight_drop, small_corpus.weight_decay) == ("muon", 0.1, 0.0, 0.2)
     assert "optimizer muon" in why
     assert short.optimizer == big_corpus.optimizer == "adam"

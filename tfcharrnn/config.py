@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from tfcharrnn.errors import UserError
 
 MODEL_KINDS = ("lstm", "gru", "rnn")
+# What a config written before a field meant by its absence, where that differs from the field's default now:
+# before skip_connections the output layer read the top layer only. ModelConfig and TrainConfig.from_dict apply it.
+BEFORE_THE_FIELD = {"skip_connections": False}
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ class ModelConfig(ModelFields):
         unknown = set(d) - known
         if unknown:
             raise UserError(f"checkpoint config has unknown fields {sorted(unknown)}; it was written by a newer tfcharrnn, upgrade")
-        d = {"skip_connections": False, **d}  # checkpoints from before the field: the output read the top layer only
+        d = {**BEFORE_THE_FIELD, **d}
         try:
             return cls(**d)
         except TypeError as e:

@@ -111,12 +111,8 @@ class CharRNN(keras.Model):
             if masks and masks["dropout"]:
                 x = x * masks["dropout"][i]  # exactly keras.random.dropout(x): x * 1/(1-p) where kept, else 0
             outputs.append(x)
-        logits = self.head(self._head_input(outputs))  # (B, T, V)
+        logits = self.head(head_input(outputs, self.config.skip_connections))  # (B, T, V)
         return logits, self._join_state(new_states)
-
-    def _head_input(self, outputs):
-        """Per layer (..., H) -> what the output layer reads: (..., L x H) with skip connections, else the top layer's."""
-        return tf.concat(outputs, axis=-1) if self.config.skip_connections else outputs[-1]
 
     def draw_masks(self, batch, steps) -> dict:
         """Training's random masks for a (batch, steps) input, from the model's seeded streams:
@@ -164,7 +160,7 @@ class CharRNN(keras.Model):
             x, cell_state = layer.cell(x, list(layer_state), training=False)  # (B, H)
             new_states.append(list(cell_state) if isinstance(cell_state, (list, tuple)) else [cell_state])
             outputs.append(x)
-        logits = self.head(self._head_input(outputs))  # (B, V)
+        logits = self.head(head_input(outputs, self.config.skip_connections))  # (B, V)
         return logits, self._join_state(new_states)
 
     def stepper(self) -> "Stepper":
@@ -173,6 +169,11 @@ class CharRNN(keras.Model):
 
     def count_params(self) -> int:  # noqa: D401 - Keras' own counts every built sublayer
         return int(sum(int(tf.size(w)) for w in self.trainable_weights))
+
+
+def head_input(outputs: list, skip_connections: bool) -> tf.Tensor:
+    """Per layer (..., H) -> what the output layer reads: (..., L x H) with skip connections, else the top layer's (..., H)."""
+    return tf.concat(outputs, axis=-1) if skip_connections else outputs[-1]
 
 
 def unigram_bias(train_ids, vocab_size: int) -> np.ndarray:
@@ -295,7 +296,6 @@ class Stepper:
                     new_carry.append(h)
             x = h
             outputs.append(h)
-        head_input = tf.concat(outputs, axis=-1) if self.skip_connections else h  # (B, L x H) or (B, H)
-        logits = tf.nn.bias_add(tf.matmul(head_input, self.head_kernel), self.head_bias)  # (B, V)
+        logits = tf.nn.bias_add(tf.matmul(head_input(outputs, self.skip_connections), self.head_kernel), self.head_bias)  # (B, V)
         return logits, tuple(new_carry)
 

@@ -16,7 +16,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from tfcharrnn.config import ModelConfig, ModelFields
+from tfcharrnn.config import BEFORE_THE_FIELD, ModelConfig, ModelFields
 from tfcharrnn.errors import UserError
 from tfcharrnn.recurrence import MATMUL_DTYPES
 from tfcharrnn.training.distribute import STRATEGIES
@@ -187,7 +187,7 @@ class TrainConfig(ModelFields):
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         """From a checkpoint's train_config (meta.json), older spellings included."""
-        return cls(**{"skip_connections": False, **cls.current_names(d)})  # written before the field: the top layer only
+        return cls(**{**BEFORE_THE_FIELD, **cls.current_names(d)})
 
     @staticmethod
     def current_names(d: dict) -> dict:

@@ -63,7 +63,7 @@ CHOSEN = ("hidden_size", "num_layers", "dropout", "weight_drop", "weight_decay",
 FIXED = {"model": "lstm", "embedding_size": 64, "skip_connections": True}
 
 
-def macs_per_char(model: str, hidden: int, layers: int, embedding: int, vocab_size: int, skip_connections: bool = True) -> int:
+def macs_per_char(model: str, hidden: int, layers: int, embedding: int, vocab_size: int, skip_connections: bool) -> int:
     """Multiply-adds per character of a forward step: the first layer's input is a table lookup
     (the fused kernels project the embedding table once per step), each deeper layer reads the one
     below it, and the output layer reads every layer (skip connections) or the top one."""
