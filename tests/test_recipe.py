@@ -150,9 +150,12 @@ def test_more_passes_over_the_text_get_more_regularisation():
     assert resolve(time_budget=15, optimizer="adam")[0].optimizer == "adam"  # the flag wins
 
 
-def test_a_resumed_run_keeps_its_optimizer_whatever_the_recipe_would_choose_now(tmp_path, tiny_text):
-    """12 passes: the recipe picks Muon; resumed for 40 passes (where it would pick Adam) the run keeps Muon."""
+def test_a_resumed_run_keeps_its_optimizer_and_model_whatever_the_recipe_would_choose_now(tmp_path, tiny_text):
+    """12 passes: the recipe picks Muon and dropout 0.1; resumed for 40 passes (where it would pick Adam and
+    dropout 0.3) the run keeps Muon and its model's dropout, says so in its config, and refuses a flag that
+    contradicts its model; the weight decay the optimizer applies follows the new budget."""
     from tfcharrnn import checkpoint as ckpt_lib
+    from tfcharrnn.errors import UserError
     from tfcharrnn.training import TrainConfig, Trainer, train
 
     flags = dict(train_data=tiny_text, embedding_size=8, hidden_size=16, num_layers=1, batch_size=16, seq_length=32,
@@ -161,7 +164,11 @@ def test_a_resumed_run_keeps_its_optimizer_whatever_the_recipe_would_choose_now(
     assert ckpt_lib.load_checkpoint(first["checkpoint"]).train_state["train_config"]["optimizer"] == "muon"
     assert Trainer(TrainConfig(max_epochs=40, **dict(flags, checkpoint_dir=str(tmp_path / "new")))).cfg.optimizer == "adam"
     resumed = Trainer(TrainConfig(max_epochs=40, resume=True, **flags))
-    assert resumed.cfg.optimizer == "muon" and resumed.cfg.dropout == 0.3  # the regularisers follow the new budget
+    assert resumed.cfg.optimizer == "muon" and resumed.cfg.dropout == resumed.model.config.dropout == 0.1
+    assert resumed.cfg.weight_decay == 0.1  # the 40-pass class's; the 12-pass run's was 0.2
+    for flag in ({"dropout": 0.3}, {"hidden_size": 32}):
+        with pytest.raises(UserError, match=f"--{next(iter(flag))} .* conflicts with the checkpoint to resume"):
+            Trainer(TrainConfig(max_epochs=40, resume=True, **{**flags, **flag}))
 
 
 def test_the_start_up_lines_print_the_recipe(tmp_path, tiny_text):

@@ -48,6 +48,8 @@ from tfcharrnn.vocab import describe_chars
 
 # The model fields a fine-tuned model keeps from its checkpoint.
 SHAPE = ("model", "hidden_size", "num_layers", "embedding_size", "skip_connections")
+# The model fields a resumed run keeps from its checkpoint: the shape, and the regularisers its model trains with.
+KEPT_ON_RESUME = (*SHAPE, "dropout", "weight_drop")
 # A new character starts at 1 / (NEW_CHAR_SHARE x V) of the probability (V: the extended vocabulary;
 # its log-probability averaged over the new text's contexts): a tenth of a uniform share. Rare,
 # since the model has no evidence for it yet, so the old characters lose a negligible k / (10 V) of
@@ -78,17 +80,12 @@ class Source:
 
     def configure(self, cfg):
         """``cfg`` with the checkpoint's shape; a flag that says otherwise is a UserError."""
-        c = self.checkpoint.config
-        for name in SHAPE:
-            given, own = getattr(cfg, name), getattr(c, name)
-            if given is not None and given != own:
-                raise UserError(f"--{name} {given} conflicts with the model to fine-tune ({name} {own} in {self.checkpoint.path}); "
-                                f"drop --{name}: a fine-tuned model keeps its checkpoint's shape")
+        cfg = kept(cfg, self.checkpoint, SHAPE, "the model to fine-tune", "a fine-tuned model keeps its checkpoint's shape")
         byte_model = self.vocab.mode == "bytes"
         if cfg.byte_mode != byte_model:
             raise UserError(f"the model to fine-tune reads {self.vocab.mode} ({self.checkpoint.path}); "
                             f"{'add' if byte_model else 'drop'} --byte_mode to read the new text as it does")
-        return dataclasses.replace(cfg, **{name: getattr(c, name) for name in SHAPE})
+        return cfg
 
     def adapt(self, corpus, cfg) -> tuple:
         """(the corpus in the model's vocabulary, a line saying what happened to new characters):
@@ -146,11 +143,25 @@ def new_char_bias(model, train_ids, old: int) -> float:
 
 
 def resumed(cfg, restored):
-    """A resumed run's config: it keeps what it was fine-tuned from (its text is read accordingly)."""
+    """A resumed run's config: its checkpoint's model (shape, dropout and weight drop: the model it
+    goes on training; a flag that says otherwise is refused) and what it was fine-tuned from (its
+    text is read accordingly). What the optimizer applies (weight decay) stays the flags' and the
+    recipe's, for the budget the run is resumed with."""
+    cfg = kept(cfg, restored, KEPT_ON_RESUME, "the checkpoint to resume",
+               "a resumed run goes on training its model (--finetune_from starts a new one from it)")
     saved = restored.train_state.get("train_config", {})
     if saved.get("finetune_from") and not cfg.finetune_from:
         return dataclasses.replace(cfg, finetune_from=saved["finetune_from"])
     return cfg
+
+
+def kept(cfg, checkpoint, names, whose: str, why: str):
+    """``cfg`` with the fields ``names`` of the checkpoint's model; a flag that says otherwise is a UserError."""
+    for name in names:
+        given, own = getattr(cfg, name), getattr(checkpoint.config, name)
+        if given is not None and given != own:
+            raise UserError(f"--{name} {given} conflicts with {whose} ({name} {own} in {checkpoint.path}); drop --{name}: {why}")
+    return dataclasses.replace(cfg, **{name: getattr(checkpoint.config, name) for name in names})
 
 
 def text_for_resume(restored, corpus, cfg):

@@ -20,8 +20,9 @@ rising). So the trainer picks them, and the optimizer that trains that model bes
 The estimate does not time this machine, so one command gives one model on every machine; on a
 faster machine the same run sees more epochs, and early stopping (--patience) guards it. Every
 flag given explicitly wins over the recipe (a field left None is the recipe's to choose; a
-resumed run's optimizer is its checkpoint's, filled in before: training.state.optimiser_defaults);
-the model kind, the embedding width and the skip connections, when not given, are FIXED's.
+resumed run's optimizer and model are its checkpoint's, filled in before:
+training.state.optimiser_defaults, training.finetune.resumed); the model kind, the embedding
+width and the skip connections, when not given, are FIXED's.
 """
 
 from __future__ import annotations
