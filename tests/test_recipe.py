@@ -139,8 +139,8 @@ def test_more_passes_over_the_text_get_more_regularisation():
     small_corpus, why = recipe_resolve(TrainConfig(time_budget=15), train_chars=1_000_000, vocab_size=65)
     assert big_corpus.hidden_size == small_corpus.hidden_size  # the width follows the budget
     assert big_corpus.dropout == 0.0 < small_corpus.dropout  # a few passes over a big corpus cannot overfit
-    # 10 to 30 passes: Muon, with light dropout, no weight drop and weight decay 0.2; fewer or more: Adam
-    assert (small_corpus.optimizer, small_corpus.dropout, small_corpus.weight_drop, small_corpus.weight_decay) == ("muon", 0.1, 0.0, 0.2)
+    # 10 to 30 passes: Muon, with light dropout, no weight drop and weight decay 0.3; fewer or more: Adam
+    assert (small_corpus.optimizer, small_corpus.dropout, small_corpus.weight_drop, small_corpus.weight_decay) == ("muon", 0.1, 0.0, 0.3)
     assert "optimizer muon" in why
     assert short.optimizer == big_corpus.optimizer == "adam"
     code_sized, _ = recipe_resolve(TrainConfig(time_budget=15), train_chars=1_800_000, vocab_size=65)  # ~7.5 passes
@@ -165,7 +165,7 @@ def test_a_resumed_run_keeps_its_optimizer_and_model_whatever_the_recipe_would_c
     assert Trainer(TrainConfig(max_epochs=40, **dict(flags, checkpoint_dir=str(tmp_path / "new")))).cfg.optimizer == "adam"
     resumed = Trainer(TrainConfig(max_epochs=40, resume=True, **flags))
     assert resumed.cfg.optimizer == "muon" and resumed.cfg.dropout == resumed.model.config.dropout == 0.1
-    assert resumed.cfg.weight_decay == 0.1  # the 40-pass class's; the 12-pass run's was 0.2
+    assert resumed.cfg.weight_decay == 0.1  # the 40-pass class's; the 12-pass run's was 0.3
     for flag in ({"dropout": 0.3}, {"hidden_size": 32}):
         with pytest.raises(UserError, match=f"--{next(iter(flag))} .* conflicts with the checkpoint to resume"):
             Trainer(TrainConfig(max_epochs=40, resume=True, **{**flags, **flag}))
