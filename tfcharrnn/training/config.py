@@ -30,8 +30,8 @@ DEFAULT_ADAM_BETA2 = 0.99
 # the weights validated, sampled and saved: their moving average over about the last 1 / (1 - m) steps (the last
 # tenth of the steps until then: training.averaging, so a run of up to ~5,000 steps averages its last tenth). At the
 # end of the 3-minute race it scored 0.004-0.009 nats/char below the raw weights (English, code, Chinese), and 0.04
-# below them half-way through a run; at 15 minutes (~4,000 steps) 0.998 scored 0.006 below 0.995 (the same run
-# otherwise) and 0.015 below the raw weights (docs/performance.md, quality); every run logs both at its end
+# below them half-way through a run; at 15 minutes (~4,000 steps) 0.998 ended 0.006 and 0.001 below 0.995 (two
+# seeds, the same runs otherwise), 0.015 below the raw weights (docs/performance.md, quality); every run logs both
 DEFAULT_EMA_MOMENTUM = 0.998
 # warm-up-stable-decay: the peak rate held, then a straight fall over the run's last lr_decay_frac. In equal-step
 # runs of the 3-minute recipe it ended 0.012-0.017 nats/char below cosine (2 seeds; docs/performance.md, quality)
