@@ -126,7 +126,7 @@ def test_regularised_run_trains_and_its_checkpoint_keeps_the_settings(small_corp
 
 def test_checkpoints_hold_the_moving_average_and_the_last_the_better_of_it_and_the_raw_weights(small_corpus, tmp_path):
     """--ema_momentum m: validation and the checkpoints along the way use the average of every step's
-    weights (a <- w_1, then a <- m_t a + (1 - m_t) w_t with m_t = min(m, (t - 1) / (t + 9)), warming
+    weights (a <- w_1, then a <- m_t a + (1 - m_t) w_t with m_t = min(m, (t - 1) / (t + 4)), warming
     up: recomputed here from the raw weights); the last checkpoint holds whichever of the average and
     the raw weights scores better on validation and says which; training's own weights stay in the model."""
     trainer = Trainer(tiny_config(small_corpus, tmp_path, max_steps=20, eval_val_every=10, ema_momentum=0.6))
@@ -141,7 +141,7 @@ def test_checkpoints_hold_the_moving_average_and_the_last_the_better_of_it_and_t
     result = trainer.run()
     averages = [raw[0]]
     for t, weights in enumerate(raw[1:], start=2):
-        m = np.float32(min(0.6, (t - 1) / (t + 9)))  # 0.6 from the 16th step on
+        m = np.float32(min(0.6, (t - 1) / (t + 4)))  # 0.6 from the 9th step on
         averages.append([m * a + (1 - m) * w for a, w in zip(averages[-1], weights)])
     variables = trainer.model.trainable_variables
     (step10,) = [path for path, meta in ckpt_lib.list_checkpoints(str(tmp_path)) if meta["train_state"]["step"] == 10]

@@ -28,7 +28,7 @@ NEW_CHARS = ("extend", "error", "skip")
 # 0.99 (nanoGPT's) learns faster than Keras' 0.999 in these short runs (docs/performance.md, quality)
 DEFAULT_ADAM_BETA2 = 0.99
 # the weights validated, sampled and saved: their moving average over about the last 1 / (1 - m) steps (the last
-# tenth of the steps until then: training.averaging, so a run of up to ~5,000 steps averages its last tenth). At the
+# fifth of the steps until then: training.averaging, so a run of up to ~2,500 steps averages its last fifth). At the
 # end of the 3-minute race it scored 0.004-0.009 nats/char below the raw weights (English, code, Chinese), and 0.04
 # below them half-way through a run; at 15 minutes (~4,000 steps) 0.998 ended 0.006 and 0.001 below 0.995 (two
 # seeds, the same runs otherwise), 0.015 below the raw weights (docs/performance.md, quality); every run logs both
