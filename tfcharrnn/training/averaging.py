@@ -16,8 +16,8 @@ from keras import ops
 # The average spans about the last WARMUP of the steps taken (a fifth; the trainer's start-up line
 # says so) until that reaches its setting's 1 / (1 - momentum): a short run (tens or hundreds of
 # steps) would otherwise average in its first, untrained weights (0.995 ** 200 = 0.37 of the average).
-# A fifth scored best of a twentieth to a half in three 3-minute runs, 0.001-0.003 nats/char below a
-# tenth, the fraction before it (docs/performance.md, quality).
+# A fifth scored best of a twentieth to a half in five 3-minute runs, 0.001-0.003 nats/char below the
+# tenth it replaced (docs/performance.md, quality).
 WARMUP = 0.2
 
 

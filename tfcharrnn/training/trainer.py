@@ -262,7 +262,7 @@ class Trainer:
 
             span = 1 / (1 - cfg.ema_momentum)  # steps
             self.log(f"weights: validation, samples and checkpoints use their moving average (momentum {cfg.ema_momentum:g}: about the "
-                     f"last {span:.0f} steps, the last {WARMUP:.0%} of them before step {span / WARMUP:.0f}; --ema_momentum 0: the raw weights)")
+                     f"last {span:.0f} steps; before step {span / WARMUP:.0f}, the last {WARMUP:.0%} of the steps taken; --ema_momentum 0: the raw weights)")
         if self.restored_from:
             self.log(f"resumed from {self.restored_from} at step {self.state.step}, epoch {self.state.epoch:.2f}")
         if self.source is not None:
