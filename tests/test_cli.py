@@ -252,3 +252,27 @@ def test_the_log_filter_never_eats_our_lines_or_a_traceback(shown):
     assert text.index("ValueError: caught and printed") < text.index("RuntimeError: a bug: the traceback must reach the user")
     assert proc.stderr.count("Traceback (most recent call last):") == 2  # unfiltered, the first may follow the last TF line
     assert len(lines) - len(ours) == (5 if shown else 0), proc.stderr
+
+
+CRASH_PROGRAM = r"""
+import ctypes, sys
+sys.path.insert(0, sys.argv[1])
+from tfcharrnn.errors import run_cli
+
+def crash_in_native_code(argv):
+    ctypes.string_at(0)  # reads address 0: a segmentation fault, as a crash inside TensorFlow would be
+
+run_cli(crash_in_native_code)
+"""
+
+
+@pytest.mark.parametrize("shown", [False, True])
+def test_a_crash_in_native_code_says_where(shown):
+    """A segmentation fault under run_cli still ends with Python's stack on stderr (the fault handler
+    writes past the filter's pipe, which dies with the process), and the exit status is the signal's."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TFCHARRNN_TF_LOGS", "PYTHONFAULTHANDLER")}
+    if shown:
+        env["TFCHARRNN_TF_LOGS"] = "1"
+    proc = subprocess.run([sys.executable, "-c", CRASH_PROGRAM, ROOT], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == -11, (proc.returncode, proc.stderr)
+    assert "Fatal Python error: Segmentation fault" in proc.stderr and "in crash_in_native_code" in proc.stderr, proc.stderr

@@ -8,11 +8,16 @@ TensorFlow's C++ start-up logging ("oneDNN custom operations are on", "Could not
 drivers", ...) ignores TF_CPP_MIN_LOG_LEVEL before absl is initialised and buries our own
 messages. Inside the block, file descriptor 2 is a pipe read by a thread that passes every line
 on to the real stderr except those. tfcharrnn.errors.run_cli wraps every tool in it.
+
+A crash inside native code (a segmentation fault) kills that thread with the process, so whatever
+the pipe still holds is lost: Python's fault handler writes each thread's stack straight to the
+real stderr instead, so that such a crash always says where it happened.
 """
 
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import os
 import re
 import sys
@@ -27,6 +32,7 @@ SHOW_ALL = "TFCHARRNN_TF_LOGS"
 def filter_tf_logs():
     """stderr without TensorFlow's log lines inside the block (unless $TFCHARRNN_TF_LOGS is set)."""
     if os.environ.get(SHOW_ALL):
+        faulthandler.enable(all_threads=True)
         yield
         return
     sys.stderr.flush()
@@ -36,12 +42,14 @@ def filter_tf_logs():
     os.close(write_end)
     thread = threading.Thread(target=_pump, args=(read_end, saved), daemon=True)
     thread.start()
+    faulthandler.enable(file=saved, all_threads=True)
     try:
         yield
     finally:
         sys.stderr.flush()
         os.dup2(saved, 2)  # closes the pipe's last write end: the pump drains and stops
         thread.join(timeout=5)
+        faulthandler.enable(file=2, all_threads=True)  # saved closes next; a crash on the way out still tells
         os.close(saved)
 
 
