@@ -118,21 +118,34 @@ def read_run(run_dir: str) -> dict:
 
 def run_train_script(flags: list, run_dir: str, log_path: str, threads: int, timeout: float) -> dict:
     """python scripts/train.py FLAGS --checkpoint_dir RUN_DIR in a fresh run directory: read_run's
-    figures plus the command and the process's wall time (start-up and autotuning included)."""
-    shutil.rmtree(run_dir, ignore_errors=True)
+    figures plus the command and the process's wall time (start-up and autotuning included). A run
+    killed by a signal (a crash in native code) is run once more from scratch; ``rerun_after`` says
+    so and its output stays in LOG-crash.log."""
     argv = ["scripts/train.py", *flags, "--checkpoint_dir", run_dir]
-    t0 = time.perf_counter()
-    p = subprocess.run([sys.executable, *argv], env=child_env(TF_CPP_MIN_LOG_LEVEL="3", **_thread_env(threads)),
-                       cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-    wall = time.perf_counter() - t0
-    command = shlex.join(["python", *argv])
-    with open(log_path, "w", encoding="utf-8") as f:
-        f.write(f"$ {command}\n{p.stdout}{p.stderr}")
+    command, rerun_after = shlex.join(["python", *argv]), None
+    for attempt in range(2):
+        shutil.rmtree(run_dir, ignore_errors=True)
+        t0 = time.perf_counter()
+        p = subprocess.run([sys.executable, *argv], env=child_env(TF_CPP_MIN_LOG_LEVEL="3", **_thread_env(threads)),
+                           cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        wall = time.perf_counter() - t0
+        with open(log_path, "w", encoding="utf-8") as f:
+            f.write(f"$ {command}\n{p.stdout}{p.stderr}")
+        if p.returncode >= 0 or attempt:
+            break
+        crash_log = log_path[: -len(".log")] + "-crash.log"
+        os.replace(log_path, crash_log)
+        rerun_after = f"signal {-p.returncode} after {wall:.0f}s (its output: {os.path.basename(crash_log)})"
     if p.returncode != 0:
         raise RuntimeError(f"{command} failed (rc {p.returncode}): {p.stderr[-1500:]}")
     if os.path.exists(os.path.join(run_dir, "metrics.jsonl")):
         shutil.copy(os.path.join(run_dir, "metrics.jsonl"), log_path[: -len(".log")] + "-metrics.jsonl")
-    return dict(read_run(run_dir), command=command, process_wall_s=wall, run_dir=run_dir, log=os.path.basename(log_path))
+    return dict(read_run(run_dir), command=command, process_wall_s=wall, run_dir=run_dir, log=os.path.basename(log_path), rerun_after=rerun_after)
+
+
+def _note_rerun(r, notes) -> None:
+    if r.get("rerun_after"):
+        notes.append(f"{r['command']} was killed by a {r['rerun_after']}; its figures are from a second run")
 
 
 def _describe_defaults(r) -> str:
@@ -205,6 +218,7 @@ def _race_group(args, minutes, corpus, path, peers, grid, notes, log) -> list:
         log(f"quality: tfcharrnn, {minutes:g} min, {corpus}")
         tf_run = run_tfcharrnn(args, minutes, corpus, path, f"quality-{minutes:g}min-{corpus}-tfcharrnn")
         runs.append(dict(tf_run, peer="tfcharrnn", minutes=minutes, corpus=corpus))
+        _note_rerun(tf_run, notes)
         _log_run(log, runs[-1])
     for peer in ("torch", "transformer"):
         if peer not in peers:
@@ -246,6 +260,7 @@ def run_quality(args, results, notes, log):
     if "tfcharrnn-noflag" in peers:
         log("quality: tfcharrnn-noflag (python scripts/train.py, no flags)")
         runs.append(dict(run_noflag(args), peer="tfcharrnn-noflag", minutes=None, corpus="shakespeare"))
+        _note_rerun(runs[-1], notes)
         _log_run(log, runs[-1])
     command = (f"python scripts/bench.py --only quality --quality-minutes {','.join(f'{m:g}' for m in minutes)} "
                f"--quality-corpora {','.join(paths)} --quality-peers {','.join(args.quality_peers)}")

@@ -115,6 +115,32 @@ def test_bench_serving_smoke():
 # --- the quality race ----------------------------------------------------------------------------
 
 
+def test_a_training_run_killed_by_a_signal_is_run_again_and_said(tmp_path, monkeypatch, small_corpus):
+    """The race's train.py run: a first process that dies of a segmentation fault leaves its output in
+    LOG-crash.log and is run once more; the figures are the second run's and the note says why."""
+    from benchmarks import quality
+
+    real_run, calls = subprocess.run, []
+
+    def crash_first(argv, **kwargs):
+        calls.append(argv)
+        if len(calls) == 1:  # a real process, really killed by SIGSEGV
+            argv = [sys.executable, "-c", "import os, signal; print('partial output'); os.kill(os.getpid(), signal.SIGSEGV)"]
+        return real_run(argv, **kwargs)
+
+    monkeypatch.setattr(quality.subprocess, "run", crash_first)
+    log = tmp_path / "run.log"
+    r = quality.run_train_script(["--max_steps", "2", "--hidden_size", "16", "--train_data", small_corpus, "--sample_length", "0"],
+                                 str(tmp_path / "run"), str(log), threads=0, timeout=300)
+    assert len(calls) == 2 and calls[0] == calls[1]
+    assert r["steps"] == 2 and r["rerun_after"].startswith("signal 11 after") and "run-crash.log" in r["rerun_after"]
+    assert "partial output" in (tmp_path / "run-crash.log").read_text() and "done: step 2" in log.read_text()
+    notes = []
+    quality._note_rerun(r, notes)
+    assert len(notes) == 1 and r["command"] in notes[0] and "second run" in notes[0]
+
+
+
 def test_quick_quality_grid_then_race(tmp_path):
     from tfcharrnn.checkpoint import load_checkpoint
 
