@@ -232,6 +232,34 @@ def test_a_whole_step_per_row_group_equals_the_batch_step(request, small_corpus,
         np.testing.assert_array_equal(a, b)  # the streams advanced alike
 
 
+def test_adams_update_compiled_on_its_own_steps_as_the_graphs_does(small_corpus, tmp_path):
+    """Adam's update (clipping, Adam, weight decay, the moving average) as its own XLA computation moves
+    the weights and their average as TensorFlow's graph does; Muon's update is not compiled."""
+    from tfcharrnn.training.averaging import swap_average
+    from tfcharrnn.training.steps import Steps
+
+    got = []
+    for compiled in (True, False):
+        trainer = Trainer(tiny_config(small_corpus, tmp_path / str(compiled), weight_decay=0.1))
+        assert (trainer.steps.update != trainer.steps._apply) and trainer.steps.update.experimental_get_tracing_count() == 0
+        if not compiled:
+            trainer.steps = Steps(trainer.model, trainer.optimizer, trainer.dist, trainer.path, trainer.cfg, trainer.unseen)
+        x, y, state = _batch(trainer)
+        for _ in range(3):
+            _, state = trainer.train_step(x, y, state, tf.constant(1e-2))
+        if compiled:
+            assert trainer.steps.update.experimental_get_tracing_count() == 1  # the compiled update ran
+        weights = [v.numpy() for v in trainer.model.trainable_variables]
+        swap_average(trainer.model, trainer.optimizer)
+        got.append((weights, [v.numpy() for v in trainer.model.trainable_variables]))
+    (w1, avg1), (w2, avg2) = got
+    assert any(np.abs(a - b).max() > 1e-3 for a, b in zip(w1, avg1))  # three steps moved the weights away from their average
+    for a, b in zip(w1 + avg1, w2 + avg2):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    muon = Trainer(tiny_config(small_corpus, tmp_path / "muon", optimizer="muon"))
+    assert muon.steps.update == muon.steps._apply
+
+
 PROGRESS_LINE = re.compile(r"^\s*(\d+) \| epoch")  # the trainer's line after a step
 
 

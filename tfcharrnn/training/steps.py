@@ -1,6 +1,6 @@
 """The compiled steps: loss, gradients, clipping and the optimizer, as tf.functions for one path.
 
-    steps = Steps(model, optimizer, dist, path, cfg, unseen=(ids, share))   # unseen: tfcharrnn.model.unseen_chars
+    steps = Steps(model, optimizer, dist, path, cfg, unseen=(ids, share), compile_update=True)   # unseen: tfcharrnn.model.unseen_chars
     loss, state = steps.train(x, y, state, lr)       # x, y (B, T) int32; state (B, S, H); loss: the cross-entropy
     loss_sum, state = steps.evaluate(x, y, w, state) # sum of w x nats over these columns, state carried
 
@@ -10,7 +10,9 @@ every layer, loss, backward pass) one XLA computation, the groups side by side o
 Dropout and weight-drop masks are drawn once for the whole batch, outside XLA (the very draws the
 one-group step makes), and split by rows, so the grouped step is the batch step.
 Gradients are clipped by hand after the cross-replica sum, so one replica and N replicas clip the
-same global gradient.
+same global gradient. With ``compile_update`` the clipping and the optimizer's update (and its
+moving average) are one XLA computation of their own, which fuses the many elementwise passes over
+each weight into one (training.optimizer.compiles_well says for which optimizer that pays).
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import tensorflow as tf
 
 
 class Steps:
-    def __init__(self, model, optimizer, dist, path, cfg, unseen=None):
-        """``unseen``: (ids, share) from tfcharrnn.model.unseen_chars; None or a zero share: plain cross-entropy."""
+    def __init__(self, model, optimizer, dist, path, cfg, unseen=None, compile_update=False):
+        """``unseen``: (ids, share) from tfcharrnn.model.unseen_chars; None or a zero share: plain cross-entropy.
+        ``compile_update``: the update as its own XLA computation (one replica only)."""
         self.model, self.optimizer, self.dist, self.path = model, optimizer, dist, path
         self.unseen = None  # (the even spread over the characters training never shows (V,), its share)
         if unseen is not None and unseen[1] > 0:
@@ -35,6 +38,7 @@ class Steps:
         self.group_grads = tf.function(self._group_grads, jit_compile=True, reduce_retracing=True)
         self.train = tf.function(self._train, jit_compile=path.jit or None, reduce_retracing=True)
         self.evaluate = tf.function(self._evaluate, reduce_retracing=True)
+        self.update = tf.function(self._apply, jit_compile=True, reduce_retracing=True) if compile_update and dist.single_replica else self._apply
 
     def _loss_and_grads(self, x, y, state, masks=None, recurrence=None):
         with tf.GradientTape() as tape:
@@ -58,7 +62,7 @@ class Steps:
 
     def _replica_step(self, x, y, state):
         loss, grads, new_state = self._loss_and_grads(x, y, state)
-        self._apply(tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads))
+        self.update(tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads))
         return loss, new_state
 
     def _group_grads(self, x, y, state, masks):
@@ -71,7 +75,7 @@ class Steps:
             self.group_grads(xs, ys, ss, {"weight_drop": masks["weight_drop"], "dropout": [m[g] for m in dropout]})
             for g, (xs, ys, ss) in enumerate(zip(tf.split(x, groups), tf.split(y, groups), tf.split(state, groups)))
         ]
-        self._apply([tf.add_n([o[1][i] for o in outs]) for i in range(len(self.variables))])
+        self.update([tf.add_n([o[1][i] for o in outs]) for i in range(len(self.variables))])
         return tf.add_n([o[0] for o in outs]), tf.concat([o[2] for o in outs], axis=0)
 
     def _train(self, x, y, state, lr):

@@ -218,7 +218,7 @@ class StepTimer:
         model = CharRNN(self.model_config, recurrence=path.recurrence)
         optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate)
         optimizer.build(model.trainable_variables)
-        steps = Steps(model, optimizer, self.dist, path, cfg)
+        steps = Steps(model, optimizer, self.dist, path, cfg, compile_update=True)  # as a run with Adam steps
         state, lr = model.initial_state(cfg.batch_size), tf.constant(cfg.learning_rate, tf.float32)
         run = lambda: float(steps.train(*self.batch, state, lr)[0])  # noqa: E731 - reading the loss waits for the step
         run()

@@ -64,6 +64,7 @@ class Trainer:
         import tensorflow as tf
 
         from tfcharrnn.model import unseen_chars
+        from tfcharrnn.training.optimizer import compiles_well
         from tfcharrnn.training.steps import Steps
 
         cfg.validate()
@@ -107,7 +108,7 @@ class Trainer:
         self.model, self.optimizer = build_model(cfg, self.model_config, self.path.recurrence, self.dist, restored, self.source,
                                                  self.corpus.train, self.orthogonalise_dtype)
         self.unseen = unseen_chars(self.corpus.train, self.vocab.size, cfg.unseen_share)  # (ids, share): the loss leaves them a share
-        self.steps = Steps(self.model, self.optimizer, self.dist, self.path, cfg, self.unseen)
+        self.steps = Steps(self.model, self.optimizer, self.dist, self.path, cfg, self.unseen, compile_update=compiles_well(self.optimizer))
 
         self.state = TrainState.from_dict(restored.train_state) if restored is not None else TrainState()
         carry = restored.run_arrays.get("carry_state") if restored is not None else None
