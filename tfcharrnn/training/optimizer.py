@@ -68,8 +68,9 @@ def build_optimizer(cfg, model, orthogonalise_dtype: str = "float32"):
 def compiles_well(optimizer) -> bool:
     """Whether the optimizer's update runs faster as its own XLA computation (training.steps'
     compile_update): Adam's (and the moving average's) elementwise passes over each weight fuse
-    into one, ~3% of a 2x256 step on 2 cores; Muon's Newton-Schulz matmuls in bfloat16 run ~3x
-    slower under XLA's CPU dot than under TensorFlow's oneDNN one, so Muon's update stays as it is."""
+    into one (~4% more steps at 2x256 and 5% at 2x384 on 2 cores: docs/performance.md); Muon's
+    Newton-Schulz matmuls in bfloat16 run ~3x slower under XLA's CPU dot than under TensorFlow's
+    oneDNN one, and compiling the rest of its update gained nothing, so Muon's stays as it is."""
     return not isinstance(optimizer, keras.optimizers.Muon)
 
 
