@@ -140,7 +140,6 @@ def test_a_training_run_killed_by_a_signal_is_run_again_and_said(tmp_path, monke
     assert len(notes) == 1 and r["command"] in notes[0] and "second run" in notes[0]
 
 
-
 def test_quick_quality_grid_then_race(tmp_path):
     from tfcharrnn.checkpoint import load_checkpoint
 
