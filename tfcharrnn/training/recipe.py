@@ -34,6 +34,8 @@ import math
 # Tiny Shakespeare at equal minutes: 3 minutes, 2x256 1.4699 against 2x192 1.4844; 15 minutes,
 # 2x384 1.4183 against 2x512 1.4256 (docs/performance.md, quality).
 WIDTHS = ((6.0, 256), (30.0, 384), (math.inf, 512))
+# Two layers: deeper at the same multiply-adds per character did not pay (3 minutes: 3x192 +0.004 / -0.012
+# against 2x256 over two seeds, 4x160 -0.005; 15 minutes: 3x288 level with 2x384, 1.3599 against 1.3575).
 NUM_LAYERS = 2
 # (expected epochs below which, (dropout, weight_drop, weight_decay, optimizer)). Below 7 passes dropout and
 # weight drop only slow learning (5.6 epochs of 2x256: dropout 0.1 1.4960, 0.2 1.5088, none 1.4699;
