@@ -190,6 +190,26 @@ def test_the_model_runs_whatever_recurrence_it_is_given(model):
     np.testing.assert_allclose(fused_logits.numpy(), ref.numpy(), atol=1e-5)
 
 
+def test_the_fused_loops_read_the_rows_when_the_vocabulary_outnumbers_a_groups_characters(model):
+    """The (V, G) table costs V rows of matmul a group and the rows B / groups x T: the model's
+    23 characters against 2 x 5 per group read the rows, against 2 x 12 the table; both as the Keras layers."""
+    seen = []
+
+    class Spy(Recurrence):
+        def run_layer(self, layer, x, layer_state, training=False):
+            seen.append(type(x))
+            return super().run_layer(layer, x, layer_state, training)
+
+    for (batch, steps), reads in (((4, 5), tf.Tensor), ((4, 12), fused.Lookup)):
+        ids, state = random_inputs(model, batch=batch, steps=steps, seed=batch * steps)
+        seen.clear()
+        logits, final = model(ids, state, recurrence=Spy("fused", row_groups=2))
+        assert issubclass(seen[0], reads) and not issubclass(seen[1], fused.Lookup)
+        ref, ref_final = model(ids, state)
+        np.testing.assert_allclose(logits.numpy(), ref.numpy(), atol=1e-5)
+        np.testing.assert_allclose(final.numpy(), ref_final.numpy(), atol=1e-5)
+
+
 def test_bfloat16_matmuls_stay_close_to_float32(model):
     """The opt-in mixed precision: same function up to bfloat16 rounding, and it really rounds."""
     ids, state = random_inputs(model, batch=4, steps=13, seed=2)

@@ -71,12 +71,20 @@ class Recurrence:
 
     def layer_input(self, embedding, ids):
         """What the first layer reads for ids (B, T): the embedded rows (B, T, E), or for the fused
-        loops the ids with the embedding table (their input projection is then a table lookup)."""
-        if self.runs_fused:
+        loops the ids with the embedding table, whose input projection is then a lookup in a (V, G)
+        table each row group computes once. The table pays while the vocabulary has fewer characters
+        than a group has (row, step) pairs; a larger one (a Chinese text's thousands) reads the rows."""
+        if self.runs_fused and self._table_is_smaller(embedding, ids):
             from tfcharrnn import fused
 
             return fused.Lookup(ids, embedding.embeddings)
         return embedding(ids)  # (B, T, E)
+
+    def _table_is_smaller(self, embedding, ids) -> bool:
+        batch, steps = ids.shape
+        if batch is None or steps is None:
+            return True  # unknown until run: the table, as a small vocabulary wants
+        return embedding.input_dim < batch // self.groups_for(batch) * steps
 
     def run_layer(self, layer, x, state, training: bool = False):
         """One recurrent layer over x (what layer_input or the layer below gave) from the layer's
