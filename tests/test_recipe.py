@@ -116,7 +116,8 @@ def resolve(**flags):
 def test_the_recipe_line_names_what_it_chose_and_why():
     cfg, why = resolve(time_budget=15)
     assert why.startswith("recipe:") and "15 min" in why and "epochs" in why and f"hidden_size {cfg.hidden_size}" in why
-    cfg, why = resolve(time_budget=15, hidden_size=300, num_layers=2, dropout=0.1, weight_drop=0.0, weight_decay=0.0, optimizer="adam")
+    cfg, why = resolve(time_budget=15, hidden_size=300, num_layers=2, embedding_size=64, dropout=0.1, weight_drop=0.0, weight_decay=0.0,
+                       optimizer="adam")
     assert why == "" and (cfg.hidden_size, cfg.dropout) == (300, 0.1)
 
 
@@ -127,6 +128,19 @@ def test_an_explicit_flag_wins_over_the_recipe():
     assert (cfg.dropout, cfg.hidden_size) == (0.0, 128)
     assert "dropout" not in why and "hidden_size" not in why and "weight_drop" in why
     assert recipe_cfg.skip_connections and not resolve(time_budget=15, skip_connections=False)[0].skip_connections
+
+
+def test_the_embedding_follows_the_vocabulary_and_the_flag_wins():
+    from tfcharrnn.training import TrainConfig
+    from tfcharrnn.training.recipe import resolve as recipe_resolve
+
+    alphabet, why = resolve(time_budget=3)  # 65 characters
+    assert alphabet.embedding_size == 64 and "embedding_size 64" in why
+    chinese, why = recipe_resolve(TrainConfig(time_budget=3), train_chars=1_000_000, vocab_size=5964)
+    assert chinese.embedding_size == 256 and "embedding_size 256" in why
+    assert recipe_resolve(TrainConfig(time_budget=3), train_chars=1_000_000, vocab_size=999)[0].embedding_size == 64
+    given, why = recipe_resolve(TrainConfig(time_budget=3, embedding_size=32), train_chars=1_000_000, vocab_size=5964)
+    assert given.embedding_size == 32 and "embedding_size" not in why
 
 
 def test_more_passes_over_the_text_get_more_regularisation():

@@ -133,7 +133,7 @@ def _train_model(p, d):
     g.add_argument("--hidden_size", "--rnn_size", dest="hidden_size", type=integer, default=d.hidden_size, help=f"units per layer; {recipe}; {shape}")
     g.add_argument("--num_layers", type=integer, default=d.num_layers, help=f"stacked recurrent layers; {recipe}; {shape}")
     g.add_argument("--embedding_size", "--wordvec_size", dest="embedding_size", type=integer, default=d.embedding_size,
-                   help=f"character embedding width; {shape}")
+                   help=f"character embedding width; {recipe}; {shape}")
     g.add_argument("--dropout", type=number, default=d.dropout, help=f"dropout between layers (training only); {recipe}")
     g.add_argument("--weight_drop", type=number, default=d.weight_drop,
                    help=f"DropConnect on the recurrent kernels, one mask per batch (AWD-LSTM; training only); {recipe}")

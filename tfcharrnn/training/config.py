@@ -45,7 +45,7 @@ DEFAULT_TIME_BUDGET = 12.0  # minutes, when no stop flag is given: well inside 1
 @dataclass(frozen=True)
 class TrainConfig(ModelFields):
     # the model (ModelFields); None = not given: chosen by the recipe (tfcharrnn.training.recipe: the width from the
-    # budget, the regularisers from the budget and the corpus, lstm and embedding 64), or a fine-tuned model's own
+    # budget, the embedding from the vocabulary, the regularisers from the budget and the corpus, lstm), or a fine-tuned model's own
     model: str | None = None
     hidden_size: int | None = None
     num_layers: int | None = None

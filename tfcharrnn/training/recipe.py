@@ -12,6 +12,7 @@ rising). So the trainer picks them, and the optimizer that trains that model bes
 
 - the width from the time budget (a wider model needs more minutes to pay off):
   WIDTHS below; a run limited only by epochs or steps gets the narrowest;
+- the embedding's width from the vocabulary (EMBEDDINGS below);
 - the regularisers and the optimizer from the passes over the training text the run can make:
   the budget times the speed a model of that width reaches on a 2-core CPU (REFERENCE_MACS_PER_S,
   in multiply-adds per second, over the model's multiply-adds per character), or --max_epochs:
@@ -21,8 +22,8 @@ The estimate does not time this machine, so one command gives one model on every
 faster machine the same run sees more epochs, and early stopping (--patience) guards it. Every
 flag given explicitly wins over the recipe (a field left None is the recipe's to choose; a
 resumed run's optimizer and model are its checkpoint's, filled in before:
-training.state.optimiser_defaults, training.finetune.resumed); the model kind, the embedding
-width and the skip connections, when not given, are FIXED's.
+training.state.optimiser_defaults, training.finetune.resumed); the model kind and the skip
+connections, when not given, are FIXED's.
 """
 
 from __future__ import annotations
@@ -62,17 +63,22 @@ BY_PASSES = ((7.0, (0.0, 0.0, 0.1, "adam")), (10.0, (0.25, 0.1, 0.05, "adam")), 
 # a quiet machine of that kind; early stopping guards the runs that make more passes.
 REFERENCE_MACS_PER_S = 2.7e10
 
-CHOSEN = ("hidden_size", "num_layers", "dropout", "weight_drop", "weight_decay", "optimizer")
-# The fields the recipe does not vary: their values when not given (a fine-tuned model brings its own). The
-# embedding stays 64 for every text: at 3 minutes 256 scored 0.009 / 0.005 below it on Tiny Shakespeare and
-# 0.007 above it on the code corpus (docs/performance.md, quality).
-FIXED = {"model": "lstm", "embedding_size": 64, "skip_connections": True}
+# (vocabulary size below which, embedding width): 64 for an alphabet's tens to hundreds of characters, 256 for
+# a script of thousands, which 64 numbers tell apart poorly. At 3 minutes, 256 against 64: Chinese fortunes (5,964
+# characters) -0.097 / -0.199 (two seeds), the code corpus (101) +0.007 / +0.007, Tiny Shakespeare (65) -0.009 /
+# -0.005 (docs/performance.md, quality).
+EMBEDDINGS = ((1000, 64), (math.inf, 256))
+
+CHOSEN = ("hidden_size", "num_layers", "embedding_size", "dropout", "weight_drop", "weight_decay", "optimizer")
+# The fields the recipe does not vary: their values when not given (a fine-tuned model brings its own).
+FIXED = {"model": "lstm", "skip_connections": True}
 
 
-def macs_per_char(model: str, hidden: int, layers: int, embedding: int, vocab_size: int, skip_connections: bool) -> int:
-    """Multiply-adds per character of a forward step: the first layer's input is a table lookup
-    (the fused kernels project the embedding table once per step), each deeper layer reads the one
-    below it, and the output layer reads every layer (skip connections) or the top one."""
+def macs_per_char(model: str, hidden: int, layers: int, vocab_size: int, skip_connections: bool) -> int:
+    """Multiply-adds per character of a forward step: the first layer's input is not counted (the
+    fused loops project the embedding table once per step, or for a vocabulary of thousands each
+    character's row: little beside the rest), each deeper layer reads the one below it, and the
+    output layer reads every layer (skip connections) or the top one."""
     gates = {"lstm": 4, "gru": 3, "rnn": 1}[model]
     read = layers if skip_connections else 1
     return gates * hidden * hidden + (layers - 1) * gates * hidden * 2 * hidden + read * hidden * vocab_size
@@ -84,6 +90,10 @@ def width_for(minutes: float) -> int:
     return next(width for bound, width in WIDTHS if minutes < bound)
 
 
+def embedding_for(vocab_size: int) -> int:
+    return next(width for bound, width in EMBEDDINGS if vocab_size < bound)
+
+
 def for_passes(epochs: float) -> tuple:
     return next(values for bound, values in BY_PASSES if epochs < bound)
 
@@ -91,7 +101,7 @@ def for_passes(epochs: float) -> tuple:
 def expected_epochs(cfg, hidden: int, layers: int, train_chars: int, vocab_size: int) -> float:
     """Passes over the training text: --max_epochs, or the budget at the reference speed (the smaller)."""
     estimates = [cfg.epoch_limit] if cfg.epoch_limit else []
-    chars_per_s = REFERENCE_MACS_PER_S / macs_per_char(cfg.model, hidden, layers, cfg.embedding_size, vocab_size, cfg.skip_connections)
+    chars_per_s = REFERENCE_MACS_PER_S / macs_per_char(cfg.model, hidden, layers, vocab_size, cfg.skip_connections)
     if cfg.minutes_limit:
         estimates.append(cfg.minutes_limit * 60 * chars_per_s / max(train_chars, 1))
     if cfg.max_steps:
@@ -110,8 +120,8 @@ def resolve(cfg, train_chars: int, vocab_size: int):
     layers = cfg.num_layers if cfg.num_layers is not None else NUM_LAYERS
     epochs = expected_epochs(cfg, hidden, layers, train_chars, vocab_size)
     dropout, weight_drop, weight_decay, optimizer = for_passes(epochs)
-    values = {"hidden_size": hidden, "num_layers": layers, "dropout": dropout, "weight_drop": weight_drop, "weight_decay": weight_decay,
-              "optimizer": optimizer}
+    values = {"hidden_size": hidden, "num_layers": layers, "embedding_size": embedding_for(vocab_size), "dropout": dropout,
+              "weight_drop": weight_drop, "weight_decay": weight_decay, "optimizer": optimizer}
     cfg = dataclasses.replace(cfg, **{name: values[name] for name in chosen})
     budget = f"{cfg.minutes_limit:g} min" if cfg.minutes_limit else f"{cfg.epoch_limit:g} epochs" if cfg.epoch_limit else f"{cfg.max_steps} steps"
     picked = ", ".join(f"{name} {values[name]:g}" if name != "optimizer" else f"optimizer {optimizer}" for name in chosen)
