@@ -168,24 +168,29 @@ def test_fused_lookup_input_equals_the_embedded_rows(model, row_groups):
     assert np.abs(got[1]).sum() > 0  # the table's gradient arrives
 
 
-def test_the_model_runs_whatever_recurrence_it_is_given(model):
-    """The seam: the model asks its recurrence (or the call's) what the first layer reads and to run
-    each layer; only the fused one reads a fused.Lookup, the Keras layers the (B, T, E) rows."""
-    ids, state = random_inputs(model)
-    seen = []
+def input_spy(seen: list, *args, **kwargs) -> Recurrence:
+    """Recurrence(*args, **kwargs) that appends the type of each layer's input to ``seen``."""
 
     class Spy(Recurrence):
         def run_layer(self, layer, x, layer_state, training=False):
             seen.append(type(x))
             return super().run_layer(layer, x, layer_state, training)
 
-    logits, final = model(ids, state, recurrence=Spy())
+    return Spy(*args, **kwargs)
+
+
+def test_the_model_runs_whatever_recurrence_it_is_given(model):
+    """The seam: the model asks its recurrence (or the call's) what the first layer reads and to run
+    each layer; only the fused one reads a fused.Lookup, the Keras layers the (B, T, E) rows."""
+    ids, state = random_inputs(model)
+    seen = []
+    logits, final = model(ids, state, recurrence=input_spy(seen))
     ref, ref_final = model(ids, state)
     assert seen[0] is not fused.Lookup and len(seen) == model.config.num_layers
     np.testing.assert_allclose(logits.numpy(), ref.numpy(), atol=1e-6)
     np.testing.assert_allclose(final.numpy(), ref_final.numpy(), atol=1e-6)
     seen.clear()
-    fused_logits, _ = model(ids, state, recurrence=Spy("fused", row_groups=1))
+    fused_logits, _ = model(ids, state, recurrence=input_spy(seen, "fused", row_groups=1))
     assert seen[0] is fused.Lookup and model.recurrence == Recurrence()  # the call's recurrence did not stick
     np.testing.assert_allclose(fused_logits.numpy(), ref.numpy(), atol=1e-5)
 
@@ -194,16 +199,10 @@ def test_the_fused_loops_read_the_rows_when_the_vocabulary_outnumbers_a_groups_c
     """The (V, G) table costs V rows of matmul a group and the rows B / groups x T: the model's
     23 characters against 2 x 5 per group read the rows, against 2 x 12 the table; both as the Keras layers."""
     seen = []
-
-    class Spy(Recurrence):
-        def run_layer(self, layer, x, layer_state, training=False):
-            seen.append(type(x))
-            return super().run_layer(layer, x, layer_state, training)
-
     for (batch, steps), reads in (((4, 5), tf.Tensor), ((4, 12), fused.Lookup)):
         ids, state = random_inputs(model, batch=batch, steps=steps, seed=batch * steps)
         seen.clear()
-        logits, final = model(ids, state, recurrence=Spy("fused", row_groups=2))
+        logits, final = model(ids, state, recurrence=input_spy(seen, "fused", row_groups=2))
         assert issubclass(seen[0], reads) and not issubclass(seen[1], fused.Lookup)
         ref, ref_final = model(ids, state)
         np.testing.assert_allclose(logits.numpy(), ref.numpy(), atol=1e-5)
