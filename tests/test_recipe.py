@@ -7,6 +7,7 @@ a few hundred steps, so its validation turns and early stopping has something to
 import json
 import os
 
+import numpy as np
 import pytest
 
 from conftest import SHAKESPEARE
@@ -130,17 +131,22 @@ def test_an_explicit_flag_wins_over_the_recipe():
     assert recipe_cfg.skip_connections and not resolve(time_budget=15, skip_connections=False)[0].skip_connections
 
 
-def test_the_embedding_follows_the_vocabulary_and_the_flag_wins():
+def test_the_embedding_is_256_wide_for_every_vocabulary_its_vectors_as_long_as_at_64_and_the_flag_wins():
+    from tfcharrnn.config import ModelConfig
+    from tfcharrnn.model import CharRNN
     from tfcharrnn.training import TrainConfig
     from tfcharrnn.training.recipe import resolve as recipe_resolve
 
     alphabet, why = resolve(time_budget=3)  # 65 characters
-    assert alphabet.embedding_size == 64 and "embedding_size 64" in why
-    chinese, why = recipe_resolve(TrainConfig(time_budget=3), train_chars=1_000_000, vocab_size=5964)
-    assert chinese.embedding_size == 256 and "embedding_size 256" in why
-    assert recipe_resolve(TrainConfig(time_budget=3), train_chars=1_000_000, vocab_size=999)[0].embedding_size == 64
+    assert alphabet.embedding_size == 256 and "embedding_size 256" in why
+    assert recipe_resolve(TrainConfig(time_budget=15), train_chars=1_000_000, vocab_size=5964)[0].embedding_size == 256
     given, why = recipe_resolve(TrainConfig(time_budget=3, embedding_size=32), train_chars=1_000_000, vocab_size=5964)
     assert given.embedding_size == 32 and "embedding_size" not in why
+    for width, length in ((16, 4.0), (64, 8.0), (256, 8.0), (1024, 8.0)):  # N(0, 1) up to 64 wide, then vectors of length 8
+        model = CharRNN(ModelConfig(vocab_size=400, hidden_size=8, num_layers=1, embedding_size=width))
+        model(np.zeros((1, 1), np.int32))
+        lengths = np.linalg.norm(model.embedding.embeddings.numpy(), axis=1)  # (V,)
+        assert abs(np.mean(lengths) - length) < 0.05 * length, (width, np.mean(lengths))
 
 
 def test_more_passes_over_the_text_get_more_regularisation():

@@ -37,16 +37,24 @@ from tfcharrnn.recurrence import Recurrence  # noqa: E402
 _LAYERS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}
 
 
+def embedding_stddev(width: int) -> float:
+    """The embedding's initial spread: N(0, 1) up to 64 wide (as torch.nn.Embedding; with Keras' default
+    U(-0.05, 0.05) a char-rnn sits on the unigram plateau, ~3.3 nats, for hundreds of steps), and from
+    there 8 / sqrt(width), so that each character's vector starts as long as at 64 wide and a wider
+    embedding does not make the first layer's input louder: at 256 wide, 3 minutes on Tiny Shakespeare,
+    a spread of 0.5 scored 1.4037 against 1's 1.4106 (docs/performance.md, quality)."""
+    return min(1.0, 8.0 / width ** 0.5)
+
+
 @keras.saving.register_keras_serializable(package="tfcharrnn")
 class CharRNN(keras.Model):
     def __init__(self, config: ModelConfig, recurrence: Recurrence | None = None, **kwargs):
         kwargs.setdefault("name", "char_rnn")
         super().__init__(**kwargs)
         self.config = config
-        # N(0, 1) embeddings (as torch.nn.Embedding): with Keras' default U(-0.05, 0.05) a char-rnn sits
-        # on the unigram plateau (~3.3 nats) for hundreds of steps before it starts learning.
         self.embedding = keras.layers.Embedding(
-            config.vocab_size, config.embedding_size, embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0), name="embedding"
+            config.vocab_size, config.embedding_size, name="embedding",
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=embedding_stddev(config.embedding_size)),
         )
         rnn_layer = _LAYERS[config.model]
         # Default activations / use_bias / no recurrent dropout keep LSTM and GRU cuDNN-eligible.

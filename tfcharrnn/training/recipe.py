@@ -12,7 +12,7 @@ rising). So the trainer picks them, and the optimizer that trains that model bes
 
 - the width from the time budget (a wider model needs more minutes to pay off):
   WIDTHS below; a run limited only by epochs or steps gets the narrowest;
-- the embedding's width from the vocabulary (EMBEDDINGS below);
+- the embedding's width (EMBEDDING below);
 - the regularisers and the optimizer from the passes over the training text the run can make:
   the budget times the speed a model of that width reaches on a 2-core CPU (REFERENCE_MACS_PER_S,
   in multiply-adds per second, over the model's multiply-adds per character), or --max_epochs:
@@ -63,11 +63,11 @@ BY_PASSES = ((7.0, (0.0, 0.0, 0.1, "adam")), (10.0, (0.25, 0.1, 0.05, "adam")), 
 # a quiet machine of that kind; early stopping guards the runs that make more passes.
 REFERENCE_MACS_PER_S = 2.7e10
 
-# (vocabulary size below which, embedding width): 64 for an alphabet's tens to hundreds of characters, 256 for
-# a script of thousands, which 64 numbers tell apart poorly. At 3 minutes, 256 against 64: Chinese fortunes (5,964
-# characters) -0.097 / -0.199 (two seeds), the code corpus (101) +0.007 / +0.007, Tiny Shakespeare (65) -0.009 /
-# -0.005 (docs/performance.md, quality).
-EMBEDDINGS = ((1000, 64), (math.inf, 256))
+# The embedding's width, for every vocabulary: 256, its vectors starting as long as at 64 wide (model.embedding_stddev).
+# At 3 minutes, against 64 (two seeds each): Tiny Shakespeare (65 characters) -0.016 / -0.003, the code corpus (101)
+# +0.001 / -0.008, Chinese fortunes (5,964, which 64 numbers tell apart poorly) -0.10 / -0.20 with N(0, 1) vectors,
+# and the shorter ones level with those (4.7685 against 4.7933) (docs/performance.md, quality).
+EMBEDDING = 256
 
 CHOSEN = ("hidden_size", "num_layers", "embedding_size", "dropout", "weight_drop", "weight_decay", "optimizer")
 # The fields the recipe does not vary: their values when not given (a fine-tuned model brings its own).
@@ -88,10 +88,6 @@ def width_for(minutes: float) -> int:
     if not minutes:
         return WIDTHS[0][1]
     return next(width for bound, width in WIDTHS if minutes < bound)
-
-
-def embedding_for(vocab_size: int) -> int:
-    return next(width for bound, width in EMBEDDINGS if vocab_size < bound)
 
 
 def for_passes(epochs: float) -> tuple:
@@ -120,7 +116,7 @@ def resolve(cfg, train_chars: int, vocab_size: int):
     layers = cfg.num_layers if cfg.num_layers is not None else NUM_LAYERS
     epochs = expected_epochs(cfg, hidden, layers, train_chars, vocab_size)
     dropout, weight_drop, weight_decay, optimizer = for_passes(epochs)
-    values = {"hidden_size": hidden, "num_layers": layers, "embedding_size": embedding_for(vocab_size), "dropout": dropout,
+    values = {"hidden_size": hidden, "num_layers": layers, "embedding_size": EMBEDDING, "dropout": dropout,
               "weight_drop": weight_drop, "weight_decay": weight_decay, "optimizer": optimizer}
     cfg = dataclasses.replace(cfg, **{name: values[name] for name in chosen})
     budget = f"{cfg.minutes_limit:g} min" if cfg.minutes_limit else f"{cfg.epoch_limit:g} epochs" if cfg.epoch_limit else f"{cfg.max_steps} steps"
