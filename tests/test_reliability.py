@@ -173,7 +173,7 @@ def test_real_disk_full_is_a_clear_error(small_corpus, tmp_path):
         pytest.skip("mounting a tmpfs needs root (CAP_SYS_ADMIN); the injected-ENOSPC test covers the logic")
     try:
         first = subprocess.run(train_cmd(small_corpus, mnt, "--max_steps", 2, "--eval_val_every", 0, "--tensorboard", "false",
-                                         "--hidden_size", 16), capture_output=True, text=True, timeout=180)
+                                         "--hidden_size", 16, "--embedding_size", 64), capture_output=True, text=True, timeout=180)
         assert first.returncode == 0, first.stderr
         good = ckpt_lib.read_pointer(str(mnt), "latest")
         with open(mnt / "filler", "wb") as f:  # leave too little room for the next checkpoint
