@@ -10,6 +10,9 @@ own process, never two at once:
                      --train_data FILE --checkpoint_dir DIR, and nothing else; scored by the
                      checkpoint best.json points at (what sample and export use, its meta.json)
   torch              a PyTorch nn.LSTM of the same sizes as that run (benchmarks.lstm_peer)
+  torch-emb64        the same LSTM with an embedding 64 wide (benchmarks.lstm_peer.OWN_EMBEDDING),
+                     when the run's is another: which width is the LSTM's better depends on the
+                     text and the budget, so the race runs both and a lead is read against the better
   transformer        a character-level GPT of nanoGPT's design (benchmarks.transformer_peer)
 then once, when asked for:
   tfcharrnn-noflag   python scripts/train.py --checkpoint_dir DIR, no other flag, on the bundled
@@ -37,10 +40,11 @@ import time
 
 from benchmarks import corpora
 from benchmarks.common import ROOT, child_env, run_child, torch_available
+from benchmarks.lstm_peer import OWN_EMBEDDING
 
-PEERS = ("tfcharrnn", "torch", "transformer", "tfcharrnn-noflag")
-DEFAULT_PEERS = ("tfcharrnn", "torch", "transformer")
-CHILD_MODULES = {"torch": "benchmarks.lstm_peer", "transformer": "benchmarks.transformer_peer"}
+PEERS = ("tfcharrnn", "torch", "torch-emb64", "transformer", "tfcharrnn-noflag")
+DEFAULT_PEERS = ("tfcharrnn", "torch", "torch-emb64", "transformer")
+CHILD_MODULES = {"torch": "benchmarks.lstm_peer", "torch-emb64": "benchmarks.lstm_peer", "transformer": "benchmarks.transformer_peer"}
 QUICK_CHARS = 30_000  # --quick: each corpus cut to its first 30,000 characters
 GRID_FILE = os.path.join(ROOT, "docs", "results", "quality-grid.json")
 
@@ -220,15 +224,19 @@ def _race_group(args, minutes, corpus, path, peers, grid, notes, log) -> list:
         runs.append(dict(tf_run, peer="tfcharrnn", minutes=minutes, corpus=corpus))
         _note_rerun(tf_run, notes)
         _log_run(log, runs[-1])
-    for peer in ("torch", "transformer"):
+    for peer in ("torch", "torch-emb64", "transformer"):
         if peer not in peers:
             continue
-        entry, source = grid_entry(grid, peer, minutes, corpus)
+        entry, source = grid_entry(grid, "torch" if peer.startswith("torch") else peer, minutes, corpus)
         settings = dict(entry["best"]) if entry else {}
-        if peer == "torch":
+        if peer.startswith("torch"):
             sizes = lstm_sizes(tf_run)
-            if entry and entry.get("sizes", sizes) != sizes:
+            if entry and entry.get("sizes", sizes) != sizes and peer == "torch":
                 notes.append(f"torch at {minutes:g} min on {corpus}: the grid ran with sizes {entry['sizes']}, this race's tfcharrnn run has {sizes}")
+            if peer == "torch-emb64":
+                if sizes["embedding_size"] == OWN_EMBEDDING:
+                    continue  # the torch run is this one
+                sizes["embedding_size"] = OWN_EMBEDDING
             settings.update(sizes)
             source += "" if tf_run else "; sizes: tfcharrnn's defaults (no tfcharrnn run in this race)"
         log(f"quality: {peer}, {minutes:g} min, {corpus} ({source})")

@@ -145,12 +145,12 @@ def test_quick_quality_grid_then_race(tmp_path):
 
     grid_path = tmp_path / "grid.json"
     results, md = run_bench(tmp_path, "--only", "quality-grid,quality", "--quality-corpora", "code", "--quality-grid-file", str(grid_path),
-                            "--quality-peers", "tfcharrnn,torch,transformer,tfcharrnn-noflag", timeout=900)
+                            "--quality-peers", "tfcharrnn,torch,torch-emb64,transformer,tfcharrnn-noflag", timeout=900)
     assert not [n for n in results["notes"] if n.startswith("section ")], results["notes"]
     race, with_torch = results["quality"], torch_available()
     code = race["corpora"]["code"]
     assert code["chars"] == 30_000 and str(tmp_path) in code["path"]  # --quick: a slice, under --tmp-dir
-    assert [r["peer"] for r in race["runs"]] == ["tfcharrnn"] + (["torch", "transformer"] if with_torch else []) + ["tfcharrnn-noflag"]
+    assert [r["peer"] for r in race["runs"]] == ["tfcharrnn"] + (["torch", "torch-emb64", "transformer"] if with_torch else []) + ["tfcharrnn-noflag"]
     runs = {r["peer"]: r for r in race["runs"]}
     for r in race["runs"]:
         assert 0 < r["val_loss"] < 10 and r["steps"] >= 1 and r["process_wall_s"] > 0 and (tmp_path / "out" / "logs" / r["log"]).exists()
@@ -174,6 +174,8 @@ def test_quick_quality_grid_then_race(tmp_path):
         assert all(sizes[k] == config[k] for k in ("model", "hidden_size", "num_layers", "embedding_size", "dropout"))
         assert sizes["optimizer"] == tf["train_config"]["optimizer"] in ("adam", "muon")  # and its optimizer (the recipe's)
         assert ("Muon + Adam" in runs["torch"]["label"]) == (sizes["optimizer"] == "muon")
+        assert config["embedding_size"] != 64 and runs["torch-emb64"]["settings"] == dict(sizes, embedding_size=64)  # the same LSTM, 64 wide
+        assert "embedding 64" in runs["torch-emb64"]["label"] and runs["torch-emb64"]["settings_source"] == runs["torch"]["settings_source"]
 
 
 def test_the_lstm_peer_splits_its_weights_between_muon_and_adam_as_tfcharrnn_does():
@@ -242,7 +244,7 @@ def test_quality_flags_are_checked():
 
     args = bench_parser().parse_args(["--quality-minutes", "3,15", "--quality-corpora", "code,chinese"])
     assert args.quality_minutes == [3.0, 15.0] and args.quality_corpora == ["code", "chinese"]
-    assert bench_parser().parse_args([]).quality_peers == ["tfcharrnn", "torch", "transformer"]
+    assert bench_parser().parse_args([]).quality_peers == ["tfcharrnn", "torch", "torch-emb64", "transformer"]
     for flags in (["--quality-corpora", "klingon"], ["--quality-peers", "torch,gpt4"], ["--quality-minutes", "three"]):
         with pytest.raises(UserError):
             bench_parser().parse_args(flags)
