@@ -234,8 +234,8 @@ def _race_group(args, minutes, corpus, path, peers, grid, notes, log) -> list:
             if entry and entry.get("sizes", sizes) != sizes and peer == "torch":
                 notes.append(f"torch at {minutes:g} min on {corpus}: the grid ran with sizes {entry['sizes']}, this race's tfcharrnn run has {sizes}")
             if peer == "torch-emb64":
-                if sizes["embedding_size"] == OWN_EMBEDDING:
-                    continue  # the torch run is this one
+                if sizes["embedding_size"] == OWN_EMBEDDING and "torch" in peers:
+                    continue  # the same run as torch's
                 sizes["embedding_size"] = OWN_EMBEDDING
             settings.update(sizes)
             source += "" if tf_run else "; sizes: tfcharrnn's defaults (no tfcharrnn run in this race)"
