@@ -155,6 +155,7 @@ def _note_rerun(r, notes) -> None:
 def _describe_defaults(r) -> str:
     c, t = r["config"], r["train_config"]
     text = f"{c['num_layers']}x{c['hidden_size']} {c['model'].upper()}, embedding {c['embedding_size']}"
+    text += ", multiplicative integration" if c.get("multiplicative_integration") else ""
     text += ", skip connections to the output" if c.get("skip_connections") else ""
     for key in ("dropout", "weight_drop"):
         text += f", {key} {c[key]:g}" if c.get(key) else ""

@@ -78,8 +78,9 @@ class TfcharrnnTrain:
     def __init__(self, kind, hidden, layers, batch, seq, path=None, workdir=None):
         from tfcharrnn.training import TrainConfig, Trainer, train_path
 
-        self.cfg = TrainConfig(train_data=None, model=kind, hidden_size=hidden, num_layers=layers, batch_size=batch, seq_length=seq,
-                               max_steps=10**9, max_epochs=0, quiet=True, eval_val_every=0, sample_every=0, val_frac=0.0,
+        # the plain cells the PyTorch peers run (the recipe's multiplicative integration costs ~5% a step: docs/performance.md)
+        self.cfg = TrainConfig(train_data=None, model=kind, multiplicative_integration=False, hidden_size=hidden, num_layers=layers,
+                               batch_size=batch, seq_length=seq, max_steps=10**9, max_epochs=0, quiet=True, eval_val_every=0, sample_every=0, val_frac=0.0,
                                checkpoint_dir=workdir or tempfile.mkdtemp(prefix="tfcharrnn-bench-"))
         self.tr = Trainer(self.cfg, path=train_path.named(path) if path else None)
         self.path = self.tr.path.name

@@ -31,6 +31,9 @@ def naive_forward(model, ids, state):
             if cfg.model == "lstm":
                 h, c = state[2 * li], state[2 * li + 1]
                 z = x @ W + h @ R + b
+                if cfg.multiplicative_integration:
+                    alpha, beta_h, beta_x = (v.numpy() for v in (layer.cell.alpha, layer.cell.beta_h, layer.cell.beta_x))
+                    z = alpha * (x @ W) * (h @ R) + beta_h * (h @ R) + beta_x * (x @ W) + b
                 i, f, g, o = sigmoid(z[:, :H]), sigmoid(z[:, H : 2 * H]), np.tanh(z[:, 2 * H : 3 * H]), sigmoid(z[:, 3 * H :])
                 c = f * c + i * g
                 h = o * np.tanh(c)
@@ -55,10 +58,28 @@ def naive_forward(model, ids, state):
     return np.stack(outputs, 1), np.stack(state, 1)
 
 
-@pytest.fixture(params=["lstm", "gru", "rnn"])
+KINDS = ["lstm", "mi-lstm", "gru", "rnn"]  # mi-lstm: an LSTM with multiplicative integration
+
+
+def config_for(kind: str, **fields) -> ModelConfig:
+    mi = kind == "mi-lstm"
+    return ModelConfig(vocab_size=23, model="lstm" if mi else kind, multiplicative_integration=mi, **fields)
+
+
+def integration_varied(model):
+    """The model with its multiplicative integration's gains moved off their start (alpha 0, betas 1:
+    the plain LSTM), so a check can tell them apart."""
+    for layer in model.rnn_layers:
+        for v in (getattr(layer.cell, name, None) for name in ("alpha", "beta_h", "beta_x")):
+            if v is not None:
+                v.assign(v + tf.random.normal(v.shape, stddev=0.5, seed=4))
+    return model
+
+
+@pytest.fixture(params=KINDS)
 def model(request):
     tf.random.set_seed(0)
-    return CharRNN(ModelConfig(vocab_size=23, model=request.param, hidden_size=12, num_layers=2, embedding_size=8))
+    return integration_varied(CharRNN(config_for(request.param, hidden_size=12, num_layers=2, embedding_size=8)))
 
 
 def random_inputs(model, batch=3, steps=9, seed=0):
@@ -90,15 +111,14 @@ def test_sequence_equals_step_by_step_and_split_calls(model):
     np.testing.assert_allclose(end.numpy(), final.numpy(), atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("num_layers,skip_connections", [(1, True), (3, True), (3, False)])
 def test_stepper_matches_naive_reference(kind, num_layers, skip_connections):
     """model.stepper(): the generation loop's leaner `next` (lookup table, stacked kernels,
     reordered gates, tuple state) computes the same function as the naive reference, with the
     output layer reading every layer (skip connections) or the top one."""
     tf.random.set_seed(1)
-    model = CharRNN(ModelConfig(vocab_size=23, model=kind, hidden_size=12, num_layers=num_layers, embedding_size=8,
-                                skip_connections=skip_connections))
+    model = CharRNN(config_for(kind, hidden_size=12, num_layers=num_layers, embedding_size=8, skip_connections=skip_connections))
     assert model.head.kernel.shape == ((num_layers if skip_connections else 1) * 12, 23)
     for w in model.trainable_weights:  # non-zero biases, so a misplaced bias would show
         w.assign(w + tf.random.normal(w.shape, stddev=0.3, seed=2))
@@ -230,19 +250,19 @@ def test_bfloat16_matmuls_stay_close_to_float32(model):
     assert any(not np.array_equal(g, r) for g, r in zip(got[1], ref[1]))
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_weight_drop_masks_the_recurrent_kernel_alike_in_keras_and_fused(kind):
     """DropConnect: with the same seed the Keras layers and the fused kernels see the same mask
     (same loss and gradients); about `rate` of each recurrent kernel's entries get no gradient;
     evaluation (training=False) is the plain model."""
     import keras
 
-    ids, _ = random_inputs(CharRNN(ModelConfig(vocab_size=23, model=kind, hidden_size=12, num_layers=2, embedding_size=8)), batch=4, steps=11, seed=3)
+    ids, _ = random_inputs(CharRNN(config_for(kind, hidden_size=12, num_layers=2, embedding_size=8)), batch=4, steps=11, seed=3)
     targets = np.roll(ids, -1, axis=1)
     results = []
     for use_fused in (False, True):
         keras.utils.set_random_seed(5)
-        model = CharRNN(ModelConfig(vocab_size=23, model=kind, hidden_size=12, num_layers=2, embedding_size=8, weight_drop=0.5))
+        model = integration_varied(CharRNN(config_for(kind, hidden_size=12, num_layers=2, embedding_size=8, weight_drop=0.5)))
         if use_fused:
             model.recurrence = Recurrence.fused()
 
@@ -255,7 +275,7 @@ def test_weight_drop_masks_the_recurrent_kernel_alike_in_keras_and_fused(kind):
 
         loss, grads = loss_and_grads()
         names = [v.path for v in model.trainable_variables]
-        plain = CharRNN(ModelConfig(vocab_size=23, model=kind, hidden_size=12, num_layers=2, embedding_size=8))
+        plain = CharRNN(config_for(kind, hidden_size=12, num_layers=2, embedding_size=8))
         plain.set_weights(model.get_weights())
         np.testing.assert_allclose(model(ids)[0].numpy(), plain(ids)[0].numpy(), atol=1e-5)
         results.append((loss.numpy(), [g.numpy() for g in grads]))
@@ -303,6 +323,10 @@ def test_config_round_trip_and_validation():
         ModelConfig(vocab_size=65, hidden_size=0)
     with pytest.raises(UserError, match="--weight_drop"):
         ModelConfig(vocab_size=65, weight_drop=1.0)
+    with pytest.raises(UserError, match="--multiplicative_integration is an LSTM's, not --model gru's"):
+        ModelConfig(vocab_size=65, model="gru", multiplicative_integration=True)
+    before = {k: v for k, v in cfg.to_dict().items() if k != "multiplicative_integration"}  # a checkpoint from before the field
+    assert not ModelConfig.from_dict({**before, "model": "lstm"}).multiplicative_integration  # is the plain LSTM it was
     old = {k: v for k, v in cfg.to_dict().items() if k != "weight_drop"}  # a checkpoint from before the field
     assert ModelConfig.from_dict(old) == cfg
     assert cfg.skip_connections  # new models: the output layer reads every layer

@@ -107,11 +107,11 @@ def test_an_interrupted_run_resumes_to_the_same_early_stop(tmp_path, tiny_text, 
 # --- the recipe ------------------------------------------------------------------------------------
 
 
-def resolve(**flags):
+def resolve(gpu=False, **flags):
     from tfcharrnn.training import TrainConfig
     from tfcharrnn.training.recipe import resolve as recipe_resolve
 
-    return recipe_resolve(TrainConfig(**flags), train_chars=1_003_855, vocab_size=65)
+    return recipe_resolve(TrainConfig(**flags), train_chars=1_003_855, vocab_size=65, gpu=gpu)
 
 
 def test_the_recipe_line_names_what_it_chose_and_why():
@@ -129,6 +129,15 @@ def test_an_explicit_flag_wins_over_the_recipe():
     assert (cfg.dropout, cfg.hidden_size) == (0.0, 128)
     assert "dropout" not in why and "hidden_size" not in why and "weight_drop" in why
     assert recipe_cfg.skip_connections and not resolve(time_budget=15, skip_connections=False)[0].skip_connections
+
+
+def test_an_lstm_gets_multiplicative_integration_from_384_wide_where_the_fused_loops_run_it_and_the_flag_wins():
+    assert resolve(time_budget=15)[0].multiplicative_integration and resolve(time_budget=3, hidden_size=384)[0].multiplicative_integration
+    assert not resolve(time_budget=3)[0].multiplicative_integration  # 256 wide: its cost outweighs it
+    assert not resolve(time_budget=15, gpu=True)[0].multiplicative_integration  # a GPU: cuDNN's plain LSTM
+    assert not resolve(time_budget=15, model="gru")[0].multiplicative_integration
+    assert not resolve(time_budget=15, multiplicative_integration=False)[0].multiplicative_integration
+    assert resolve(time_budget=15, gpu=True, multiplicative_integration=True)[0].multiplicative_integration
 
 
 def test_the_embedding_is_256_wide_for_every_vocabulary_its_vectors_as_long_as_at_64_and_the_flag_wins():
@@ -196,10 +205,12 @@ def test_the_start_up_lines_print_the_recipe(tmp_path, tiny_text):
 
     lines = []
     cfg = TrainConfig(train_data=tiny_text, max_steps=2, embedding_size=8, batch_size=4, seq_length=16, checkpoint_dir=str(tmp_path),
-                      eval_val_every=0, sample_every=0, sample_length=0, train_path="step-groups", hidden_size=16)
+                      eval_val_every=0, sample_every=0, sample_length=0, train_path="step-groups", hidden_size=16,
+                      multiplicative_integration=True)
     Trainer(cfg, log=lambda *a, **k: lines.append(" ".join(map(str, a)))).run()
     recipe_lines = [line for line in lines if line.startswith("recipe:")]
     assert len(recipe_lines) == 1 and "num_layers 2" in recipe_lines[0] and "hidden_size" not in recipe_lines[0]
+    assert any(line.startswith("model: 2x16 lstm with multiplicative integration,") for line in lines)
 
 
 def test_adam_beta2_and_the_schedule_new_runs_resumed_runs_and_the_flag():

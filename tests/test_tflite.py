@@ -59,11 +59,18 @@ def trained(tmp_path_factory, tiny_checkpoint, shakespeare_text):
 
 
 def _random_model(kind, layers, vocab, hidden=24, seed=0, scale=2.0):
+    """kind "mi-lstm": an LSTM with multiplicative integration, its gains random (they start as the plain LSTM's)."""
     keras.utils.set_random_seed(seed)
-    model = CharRNN(ModelConfig(vocab_size=vocab.size, model=kind, hidden_size=hidden, num_layers=layers))
+    mi = kind == "mi-lstm"
+    model = CharRNN(ModelConfig(vocab_size=vocab.size, model="lstm" if mi else kind, multiplicative_integration=mi, hidden_size=hidden,
+                                num_layers=layers))
     # Random-init weights are tame; scale them up so the state moves and logits spread.
     for v in model.weights:
         v.assign(v.numpy() * scale)
+    for layer in model.rnn_layers:
+        for v in (getattr(layer.cell, name, None) for name in ("alpha", "beta_h", "beta_x")):
+            if v is not None:
+                v.assign(np.random.default_rng(seed).normal(1.0 if "beta" in v.path else 0.0, 0.3, v.shape))
     return model
 
 
@@ -156,7 +163,7 @@ def test_every_export_checks_its_file(trained, tiny_checkpoint, tmp_path, monkey
 # step == Keras
 
 
-@pytest.mark.parametrize("kind,layers", [("lstm", 1), ("lstm", 3), ("gru", 1), ("gru", 2), ("rnn", 2)])
+@pytest.mark.parametrize("kind,layers", [("lstm", 1), ("lstm", 3), ("mi-lstm", 2), ("gru", 1), ("gru", 2), ("rnn", 2)])
 def test_step_logits_match_keras_300_chars(kind, layers, tmp_path):
     # A tanh RNN with doubled weights is chaotic: 1e-7 kernel differences grow ~10x per 30
     # steps and reach O(1) by step 200 in Keras-vs-Keras-on-another-kernel terms too. Keep it tame.

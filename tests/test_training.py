@@ -101,9 +101,9 @@ def test_a_model_without_recurrence_fails_the_learning_check(small_corpus, tmp_p
         assert_uses_context(trainer, result)
 
 
-@pytest.mark.parametrize("kind", ["gru", "rnn"])
-def test_other_cells_train(small_corpus, tmp_path, kind):
-    trainer = Trainer(tiny_config(small_corpus, tmp_path, model=kind, **LEARNS))
+@pytest.mark.parametrize("cell", [dict(model="gru"), dict(model="rnn"), dict(model="lstm", multiplicative_integration=True)], ids=["gru", "rnn", "mi-lstm"])
+def test_other_cells_train(small_corpus, tmp_path, cell):
+    trainer = Trainer(tiny_config(small_corpus, tmp_path, **cell, **LEARNS))
     assert_uses_context(trainer, trainer.run())
 
 
@@ -166,13 +166,13 @@ def test_checkpoints_hold_the_moving_average_and_the_last_the_better_of_it_and_t
 
 def test_weight_decay_shrinks_weight_matrices_not_biases(small_corpus, tmp_path):
     """Decoupled decay (AdamW): with a zero gradient a matrix shrinks by lr x decay, a bias stays."""
-    trainer = Trainer(tiny_config(small_corpus, tmp_path, weight_decay=0.5, max_steps=1))
+    trainer = Trainer(tiny_config(small_corpus, tmp_path, weight_decay=0.5, max_steps=1, multiplicative_integration=True))
     trainer.optimizer.learning_rate = 0.1
     variables = trainer.model.trainable_variables
     before = [v.numpy() for v in variables]
     trainer.optimizer.apply_gradients([(tf.zeros_like(v), v) for v in variables])
     for v, b in zip(variables, before):
-        expected = b if "bias" in v.path else b * (1 - 0.1 * 0.5)
+        expected = b if "bias" in v.path or "integration" in v.path else b * (1 - 0.1 * 0.5)  # integration: MILSTMCell's gains
         np.testing.assert_allclose(v.numpy(), expected, rtol=1e-6, atol=1e-7, err_msg=v.path)
 
 
@@ -199,7 +199,8 @@ def _batch(trainer, rows=8, steps=32):
     return x, y, state
 
 
-@pytest.mark.parametrize("kind, regularisers", [("lstm", {}), ("gru", {}), ("rnn", {}), ("lstm", dict(dropout=0.3, weight_drop=0.3)),
+@pytest.mark.parametrize("kind, regularisers", [("lstm", {}), ("lstm", dict(multiplicative_integration=True)), ("gru", {}), ("rnn", {}),
+                                                ("lstm", dict(dropout=0.3, weight_drop=0.3)),
                                                 ("lstm", dict(unseen_share=0.05))])
 def test_a_whole_step_per_row_group_equals_the_batch_step(request, small_corpus, tmp_path, kind, regularisers):
     """Two row groups, each one XLA computation, give the step over the whole batch: loss, carried

@@ -34,11 +34,18 @@ class ModelFields:
     # The output layer reads every layer's output, not only the top one's (Graves 2013's skip connections to the
     # output): the lower layers get the loss's gradient directly, and a 2-layer model learns more per step.
     skip_connections: bool = True
+    # Multiplicative integration (MI-LSTM, Wu et al. 2016): an LSTM's gates read alpha * xW * hR + beta_h * hR + beta_x * xW
+    # + b instead of xW + hR + b (three (4H,) vectors more per layer, no more matmuls), so the character read scales
+    # how the state enters each gate. It starts as the plain LSTM (alpha 0, the betas 1). LSTM only.
+    multiplicative_integration: bool = False
 
     def check_model_fields(self) -> None:
         """UserError naming the flag when a model field is out of range."""
         if self.model is not None and self.model not in MODEL_KINDS:  # None: not given (tfcharrnn.training.recipe fills it in)
             raise UserError(f"--model {self.model!r} is not known; use one of {', '.join(MODEL_KINDS)}")
+        if self.multiplicative_integration and self.model not in (None, "lstm"):
+            raise UserError(f"--multiplicative_integration is an LSTM's, not --model {self.model}'s; "
+                            "use --model lstm or --multiplicative_integration false")
         for name in ("hidden_size", "num_layers", "embedding_size"):
             if getattr(self, name) is not None:  # None: the training recipe chooses (tfcharrnn.training.recipe)
                 _check_positive_int(name, getattr(self, name))

@@ -1,4 +1,4 @@
-"""Fused LSTM / GRU / SimpleRNN sequences for CPU training, on the Keras layers' own weights.
+"""Fused LSTM (plain or MI-LSTM) / GRU / SimpleRNN sequences for CPU training, on the Keras layers' own weights.
 
     from tfcharrnn import fused
     hs, state = fused.sequence(model.rnn_layers[0], x, state)              # x (B, T, E) -> (B, T, H)
@@ -33,7 +33,10 @@ against the layers and a naive NumPy reference), so checkpoints, sampling and ex
 which path trained the weights. docs/performance.md has the measurements behind these choices.
 
 LSTM trick: tanh(x) = 2 * sigmoid(2x) - 1, so the cell-candidate columns are pre-scaled by 2
-and one sigmoid covers all four gates.
+and one sigmoid covers all four gates. Multiplicative integration (tfcharrnn.model.MILSTMCell)
+writes its pre-activations alpha * xW * hR + beta_h * hR + beta_x * xW + b as rest + gain * hR,
+both parts computed for every step outside the loop (for the first layer, rows of (V, G) tables);
+the loops multiply by the gain, and the forward loop keeps hR for the gain's gradient.
 """
 
 from __future__ import annotations
@@ -133,26 +136,36 @@ def _shifted(first, seq):
 # LSTM (Keras gate order i, f, c, o)
 
 
-def _lstm_forward(xw, h0, c0, recurrent):
-    """xw (T, B, 4H) = x @ W + b, c-columns doubled -> out (B, T, H), h_T, c_T, h_prev, gates, cells."""
+def _lstm_loop(xw, gain, h0, c0, recurrent):
+    """xw (T, B, 4H) = x @ W + b, c-columns doubled; gain (T, B, 4H) or None -> out (B, T, H), h_T, c_T,
+    h_prev, gates, cells, and with a gain (multiplicative integration) hr = h_prev @ R, the pre-activations
+    then being xw + gain * hr."""
     steps = tf.shape(xw)[0]
+    arrays = [_array(xw, steps, xw.shape[1:]), _array(c0, steps, c0.shape)] + ([_array(xw, steps, xw.shape[1:])] if gain is not None else [])
 
-    def body(t, h, c, gs, cs):
-        s = tf.sigmoid(tf.gather(xw, t) + tf.matmul(h, recurrent))  # (B, 4H): i, f, (g+1)/2, o
+    def body(t, h, c, gs, cs, *hrs):
+        hr = tf.matmul(h, recurrent)  # (B, 4H)
+        s = tf.sigmoid(tf.gather(xw, t) + (hr if gain is None else tf.gather(gain, t) * hr))  # (B, 4H): i, f, (g+1)/2, o
         i, f, g2, o = tf.split(s, 4, axis=1)
         c = f * c + i * (2.0 * g2 - 1.0)
         h = o * tf.tanh(c)
-        return t + 1, h, c, gs.write(t, s), cs.write(t, c)
+        return (t + 1, h, c, gs.write(t, s), cs.write(t, c), *[a.write(t, hr) for a in hrs])
 
-    _, h_last, c_last, gs, cs = tf.while_loop(
-        lambda t, *_: t < steps, body, (tf.constant(0), h0, c0, _array(xw, steps, xw.shape[1:]), _array(c0, steps, c0.shape))
-    )
+    _, h_last, c_last, gs, cs, *hrs = tf.while_loop(lambda t, *_: t < steps, body, (tf.constant(0), h0, c0, *arrays))
     gs, cs = gs.stack(), cs.stack()  # (T, B, 4H), (T, B, H)
     hs = tf.split(gs, 4, axis=2)[3] * tf.tanh(cs)
-    return tf.transpose(hs, [1, 0, 2]), h_last, c_last, _shifted(h0, hs), gs, cs
+    return (tf.transpose(hs, [1, 0, 2]), h_last, c_last, _shifted(h0, hs), gs, cs, *[a.stack() for a in hrs])
 
 
-def _lstm_backward(d_out, d_h, d_c, gs, cs, c0, recurrent):
+def _lstm_forward(xw, h0, c0, recurrent):
+    return _lstm_loop(xw, None, h0, c0, recurrent)
+
+
+def _mi_lstm_forward(xw, gain, h0, c0, recurrent):
+    return _lstm_loop(xw, gain, h0, c0, recurrent)
+
+
+def _lstm_backward_loop(d_out, d_h, d_c, gs, cs, c0, recurrent, gain):
     """-> dz (T, B, 4H) (the gradient of the gates' pre-activations), dh0, dc0."""
     d_hs = tf.transpose(d_out, [1, 0, 2])  # (T, B, H)
     i, f, g2, o = tf.split(gs, 4, axis=2)
@@ -168,10 +181,19 @@ def _lstm_backward(d_out, d_h, d_c, gs, cs, c0, recurrent):
         dh = dh + tf.gather(d_hs, t)
         dc = dc + dh * tf.gather(to_dc, t)
         dz = tf.concat([dc, dc, dc, dh], axis=1) * tf.gather(coeff, t)  # (B, 4H)
-        return t - 1, tf.matmul(dz, recurrent_t), dc * tf.gather(f, t), dzs.write(t, dz)
+        d_hr = dz if gain is None else dz * tf.gather(gain, t)
+        return t - 1, tf.matmul(d_hr, recurrent_t), dc * tf.gather(f, t), dzs.write(t, dz)
 
     _, dh0, dc0, dzs = tf.while_loop(lambda t, *_: t >= 0, back, (steps - 1, d_h, d_c, _array(gs, steps, gs.shape[1:])))
     return dzs.stack(), dh0, dc0
+
+
+def _lstm_backward(d_out, d_h, d_c, gs, cs, c0, recurrent):
+    return _lstm_backward_loop(d_out, d_h, d_c, gs, cs, c0, recurrent, None)
+
+
+def _mi_lstm_backward(d_out, d_h, d_c, gs, cs, c0, recurrent, gain):
+    return _lstm_backward_loop(d_out, d_h, d_c, gs, cs, c0, recurrent, gain)
 
 
 @functools.cache
@@ -192,6 +214,22 @@ def _lstm_recurrence(options: Options):
     return recurrence
 
 
+@functools.cache
+def _mi_lstm_recurrence(options: Options):
+    @tf.custom_gradient
+    def recurrence(xw, gain, recurrent, h0, c0):
+        """Multiplicative integration: pre-activations xw + gain * (h_prev @ R), xw and gain (T, B, 4H)."""
+        out, h_last, c_last, h_prev, gs, cs, hr = _run(_mi_lstm_forward, options, xw, gain, h0, c0, recurrent)
+
+        def grad(d_out, d_h, d_c):
+            dz, dh0, dc0 = _run(_mi_lstm_backward, options, d_out, d_h, d_c, gs, cs, c0, recurrent, gain)  # (T, B, 4H)
+            return dz, dz * hr, _recurrent_grad(h_prev, dz * gain, options), dh0, dc0
+
+        return (out, h_last, c_last), grad
+
+    return recurrence
+
+
 def lstm_sequence(x, kernel, recurrent, bias, h0, c0, options: Options = Options()):
     """x (B, T, E) or Lookup; kernel (E, 4H), recurrent (H, 4H), bias (4H,), their c-columns doubled.
 
@@ -200,11 +238,30 @@ def lstm_sequence(x, kernel, recurrent, bias, h0, c0, options: Options = Options
     return _lstm_recurrence(options)(_input_projection(x, kernel, bias, options), recurrent, h0, c0)
 
 
+def mi_lstm_sequence(x, kernel, recurrent, bias, integration, scale, h0, c0, options: Options = Options()):
+    """Multiplicative integration (tfcharrnn.model.MILSTMCell): integration = (alpha, beta_h, beta_x),
+    each (4H,); scale (4H,) doubles the c-columns of the pre-activations. Returns (B, T, H), h_T, c_T."""
+    alpha, beta_h, beta_x = integration
+    if isinstance(x, Lookup):  # both parts are rows of (V, G) tables
+        xw = _mm(tf.convert_to_tensor(x.table), kernel, options)  # (V, G)
+        rows = tf.transpose(x.ids)  # (T, B)
+        rest, gain = tf.gather((beta_x * xw + bias) * scale, rows), tf.gather(alpha * xw + beta_h, rows)  # (T, B, G) each
+    else:
+        xw = _input_projection(x, kernel, tf.zeros_like(bias), options)  # (T, B, G)
+        rest, gain = (beta_x * xw + bias) * scale, alpha * xw + beta_h
+    return _mi_lstm_recurrence(options)(rest, gain, recurrent * scale, h0, c0)
+
+
 def lstm_layer(layer, x, state, options: Options = Options()):
-    """Keras LSTM layer weights, x (B, T, E) or Lookup, state [h, c] -> (B, T, H), [h, c]."""
+    """Keras LSTM layer weights (or an RNN of MILSTMCells), x (B, T, E) or Lookup, state [h, c] -> (B, T, H), [h, c]."""
     cell = layer.cell
     units = cell.units
     scale = tf.concat([tf.ones([2 * units]), 2.0 * tf.ones([units]), tf.ones([units])], 0)  # doubles the c-columns
+    if hasattr(cell, "alpha"):  # multiplicative integration
+        integration = tuple(tf.convert_to_tensor(v) for v in (cell.alpha, cell.beta_h, cell.beta_x))
+        hs, h, c = mi_lstm_sequence(x, tf.convert_to_tensor(cell.kernel), tf.convert_to_tensor(cell.recurrent_kernel),
+                                    tf.convert_to_tensor(cell.bias), integration, scale, state[0], state[1], options)
+        return hs, [h, c]
     kernel = tf.convert_to_tensor(cell.kernel) * scale
     recurrent = tf.convert_to_tensor(cell.recurrent_kernel) * scale
     bias = tf.convert_to_tensor(cell.bias) * scale
@@ -350,15 +407,15 @@ def rnn_layer(layer, x, state, options: Options = Options()):
 
 # ---------------------------------------------------------------------------------------------
 
-_LAYERS = {"LSTM": lstm_layer, "GRU": gru_layer, "SimpleRNN": rnn_layer}
+_LAYERS = {"LSTMCell": lstm_layer, "MILSTMCell": lstm_layer, "GRUCell": gru_layer, "SimpleRNNCell": rnn_layer}  # by the layer's cell
 
 
 def sequence(layer, x, state, row_groups: int = 1, options: Options = Options()):
-    """A Keras LSTM / GRU / SimpleRNN layer's weights over x (B, T, E) or Lookup from [state]:
+    """A Keras LSTM / GRU / SimpleRNN layer's weights (or an RNN of MILSTMCells') over x (B, T, E) or Lookup from [state]:
     -> ((B, T, H), [state]). With row_groups > 1 the batch's rows run as that many independent
     groups, whose loops (forward and backward) the executor runs at the same time on different
     cores; autodiff adds the weights' gradients up over the groups."""
-    run_layer = _LAYERS[type(layer).__name__]
+    run_layer = _LAYERS[type(layer.cell).__name__]
     if row_groups == 1:
         return run_layer(layer, x, list(state), options)
     outs = [run_layer(layer, xs, list(ss), options) for xs, *ss in zip(_split_rows(x, row_groups), *[tf.split(s, row_groups) for s in state])]

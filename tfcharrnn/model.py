@@ -13,6 +13,9 @@ The recurrent state is one float tensor of shape (B, S, H), S = num_layers x (2 
 (h, c), 1 otherwise), layer-major: [h0, c0, h1, c1, ...]. One tensor is simple to carry in a
 `tf.while_loop`, through a TF Serving signature and through a TFLite signature.
 
+An LSTM may integrate multiplicatively (config.multiplicative_integration: MILSTMCell below, in a
+keras.layers.RNN), which cuDNN does not run.
+
 Whole sequences run through the model's recurrence (tfcharrnn.recurrence, the seam): by default
 the Keras RNN layers, which pick the cuDNN kernel when a GPU is visible at trace time; on a CPU,
 training passes `Recurrence.fused()` (same weights, same function, a faster gradient).
@@ -47,6 +50,40 @@ def embedding_stddev(width: int) -> float:
 
 
 @keras.saving.register_keras_serializable(package="tfcharrnn")
+class MILSTMCell(keras.layers.LSTMCell):
+    """An LSTM cell with multiplicative integration (config.multiplicative_integration; Wu et al. 2016,
+    "On Multiplicative Integration with Recurrent Neural Networks"): the gates' pre-activations are
+        z = alpha * xW * hR + beta_h * hR + beta_x * xW + b        (B, 4H), elementwise per gate column
+    so the character read scales how the state enters each gate, a transition that depends on the
+    input at no extra matmul. alpha starts at 0 and the betas at 1: a new cell is the LSTM."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        gates = 4 * self.units
+        self.alpha = self.add_weight(shape=(gates,), initializer="zeros", name="integration_alpha")
+        self.beta_h = self.add_weight(shape=(gates,), initializer="ones", name="integration_beta_h")
+        self.beta_x = self.add_weight(shape=(gates,), initializer="ones", name="integration_beta_x")
+
+    def call(self, inputs, states, training=False):
+        h_prev, c_prev = states
+        xw = keras.ops.matmul(inputs, self.kernel)  # (B, 4H)
+        hr = keras.ops.matmul(h_prev, self.recurrent_kernel)  # (B, 4H)
+        z = (self.alpha * xw + self.beta_h) * hr + self.beta_x * xw + self.bias
+        c, o = self._compute_carry_and_output_fused(keras.ops.split(z, 4, axis=1), c_prev)
+        h = o * self.activation(c)
+        return h, [h, c]
+
+
+def recurrent_layer(config: ModelConfig, index: int) -> keras.layers.Layer:
+    """Layer ``index`` of the stack: Keras' LSTM / GRU / SimpleRNN, or an RNN of MILSTMCells."""
+    kwargs = dict(return_sequences=True, return_state=True, name=f"{config.model}_{index}")
+    if config.multiplicative_integration:
+        return keras.layers.RNN(MILSTMCell(config.hidden_size, name="mi_lstm_cell"), **kwargs)
+    # Default activations / use_bias / no recurrent dropout keep LSTM and GRU cuDNN-eligible.
+    return _LAYERS[config.model](config.hidden_size, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="tfcharrnn")
 class CharRNN(keras.Model):
     def __init__(self, config: ModelConfig, recurrence: Recurrence | None = None, **kwargs):
         kwargs.setdefault("name", "char_rnn")
@@ -56,12 +93,7 @@ class CharRNN(keras.Model):
             config.vocab_size, config.embedding_size, name="embedding",
             embeddings_initializer=keras.initializers.RandomNormal(stddev=embedding_stddev(config.embedding_size)),
         )
-        rnn_layer = _LAYERS[config.model]
-        # Default activations / use_bias / no recurrent dropout keep LSTM and GRU cuDNN-eligible.
-        self.rnn_layers = [
-            rnn_layer(config.hidden_size, return_sequences=True, return_state=True, name=f"{config.model}_{i}")
-            for i in range(config.num_layers)
-        ]
+        self.rnn_layers = [recurrent_layer(config, i) for i in range(config.num_layers)]
         self.dropouts = [keras.layers.Dropout(config.dropout, name=f"dropout_{i}") for i in range(config.num_layers)]
         self.head = keras.layers.Dense(config.vocab_size, name="logits")
         # Weight drop's masks come from a seeded Keras generator (keras.utils.set_random_seed), as Dropout's do.
@@ -220,7 +252,9 @@ class Stepper:
     lookup table; a deeper layer's input and recurrent kernels one stacked (2H, G) matrix (one
     matmul on [x, h]); LSTM gate columns are reordered [i, f, o | g] so one sigmoid and one tanh
     cover all four gates; and the state travels as a tuple of (B, H) tensors, not unstacked and
-    restacked every step. The outputs equal `next`'s up to float rounding (tests compare them).
+    restacked every step. With multiplicative integration (MILSTMCell) the first layer's table
+    holds two rows per character (the gain on hR and the rest), and a deeper layer keeps its two
+    matmuls apart. The outputs equal `next`'s up to float rounding (tests compare them).
     Only builtin ops, so it serves from TF Serving like the rest of the graph.
     """
 
@@ -248,7 +282,15 @@ class Stepper:
                 input_bias, recurrent_bias = bias[0], bias[1]  # (3H,) each (reset_after=True)
             else:
                 input_bias, recurrent_bias = bias, None
-            if index == 0:
+            if isinstance(cell, MILSTMCell):
+                alpha, beta_h, beta_x = (reorder(tf.convert_to_tensor(v)) for v in (cell.alpha, cell.beta_h, cell.beta_x))
+                if index == 0:  # z = gain * hR + rest, and for a character both gain and rest are table rows
+                    table = tf.matmul(embeddings, kernel)  # (V, G)
+                    entry = {"table": beta_x * table + input_bias, "gain": alpha * table + beta_h, "recurrent": recurrent}
+                else:
+                    entry = {"kernel": kernel, "input_bias": input_bias, "recurrent": recurrent, "alpha": alpha, "beta_h": beta_h,
+                             "beta_x": beta_x}
+            elif index == 0:
                 # one-hot input: embedding @ kernel + bias is a table row per character
                 entry = {"table": tf.matmul(embeddings, kernel) + input_bias, "recurrent": recurrent}  # (V, G)
             elif self.kind == "gru":
@@ -288,7 +330,13 @@ class Stepper:
                 h = z * h + (1.0 - z) * candidate
                 new_carry.append(h)
             else:
-                if index == 0:
+                if "gain" in entry:
+                    pre = tf.gather(entry["table"], ids) + tf.gather(entry["gain"], ids) * tf.matmul(h, entry["recurrent"])  # (B, G)
+                elif "alpha" in entry:
+                    xw = tf.matmul(x, entry["kernel"])  # (B, G)
+                    pre = ((entry["alpha"] * xw + entry["beta_h"]) * tf.matmul(h, entry["recurrent"]) + entry["beta_x"] * xw
+                           + entry["input_bias"])  # (B, G)
+                elif index == 0:
                     pre = tf.gather(entry["table"], ids) + tf.matmul(h, entry["recurrent"])  # (B, G)
                 else:
                     pre = tf.nn.bias_add(tf.matmul(tf.concat([x, h], axis=-1), entry["stacked"]), entry["input_bias"])  # (B, G)

@@ -139,6 +139,9 @@ def _train_model(p, d):
                    help=f"DropConnect on the recurrent kernels, one mask per batch (AWD-LSTM; training only); {recipe}")
     g.add_argument("--skip_connections", type=boolean, default=d.skip_connections,
                    help=f"the output layer reads every layer's output, not only the top one's (Graves 2013); {shape}")
+    g.add_argument("--multiplicative_integration", type=boolean, default=d.multiplicative_integration,
+                   help=f"an LSTM's gates read alpha * xW * hR + beta_h * hR + beta_x * xW + b (MI-LSTM, Wu et al. 2016); "
+                        f"{recipe}; {shape}")
     for action in g._group_actions:
         if action.default is None:
             fixed = FIXED.get(action.dest)

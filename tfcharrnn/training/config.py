@@ -53,6 +53,7 @@ class TrainConfig(ModelFields):
     dropout: float | None = None
     weight_drop: float | None = None
     skip_connections: bool | None = None
+    multiplicative_integration: bool | None = None
     # data
     train_data: str | None = None  # file, directory or glob; None = bundled Tiny Shakespeare
     encoding: str = "utf-8"

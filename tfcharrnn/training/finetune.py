@@ -47,7 +47,7 @@ from tfcharrnn.errors import UserError
 from tfcharrnn.vocab import describe_chars
 
 # The model fields a fine-tuned model keeps from its checkpoint.
-SHAPE = ("model", "hidden_size", "num_layers", "embedding_size", "skip_connections")
+SHAPE = ("model", "hidden_size", "num_layers", "embedding_size", "skip_connections", "multiplicative_integration")
 # The model fields a resumed run keeps from its checkpoint: the shape, and the regularisers its model trains with.
 KEPT_ON_RESUME = (*SHAPE, "dropout", "weight_drop")
 # A new character starts at 1 / (NEW_CHAR_SHARE x V) of the probability (V: the extended vocabulary;

@@ -51,7 +51,7 @@ class AveragingMuon(WarmAverage, keras.optimizers.Muon):
 
 def build_optimizer(cfg, model, orthogonalise_dtype: str = "float32"):
     """The optimizer ``cfg`` asks for (cfg.optimizer, whose defaults the trainer has filled in), for
-    ``model``: decoupled weight decay on the weight matrices and the embedding, not the biases."""
+    ``model``: decoupled weight decay on the weight matrices and the embedding, not the vectors."""
     common = dict(learning_rate=cfg.learning_rate, use_ema=bool(cfg.ema_momentum), ema_momentum=cfg.ema_momentum or 0.99)
     decay = cfg.weight_decay or None
     if cfg.optimizer == "muon":
@@ -60,8 +60,8 @@ def build_optimizer(cfg, model, orthogonalise_dtype: str = "float32"):
                                   orthogonalise_dtype=orthogonalise_dtype, **common)
     else:
         optimizer = AveragingAdam(beta_2=cfg.adam_beta2, weight_decay=decay, **common)
-    if decay:
-        optimizer.exclude_from_weight_decay(var_names=["bias"])
+    if decay:  # not the biases, nor multiplicative integration's gains (model.MILSTMCell), which are biases' kin
+        optimizer.exclude_from_weight_decay(var_names=["bias", "integration"])
     return optimizer
 
 

@@ -72,6 +72,11 @@ EMBEDDING = 256
 CHOSEN = ("hidden_size", "num_layers", "embedding_size", "dropout", "weight_drop", "weight_decay", "optimizer")
 # The fields the recipe does not vary: their values when not given (a fine-tuned model brings its own).
 FIXED = {"model": "lstm", "skip_connections": True}
+# An LSTM gets multiplicative integration (config.ModelFields) from this width, where the fused CPU loops run it (a GPU
+# keeps the plain LSTM, which cuDNN runs). 15 minutes on Tiny Shakespeare at 2x384, two seeds: 1.3553 / 1.3527 against
+# the plain LSTM's 1.3568 / 1.3649, with ~7% fewer steps; 3 minutes at 2x256 (Adam): 1.4134 against 1.4068, its steps
+# ~25% slower there (docs/performance.md, quality).
+INTEGRATION_FROM_WIDTH = 384
 
 
 def macs_per_char(model: str, hidden: int, layers: int, vocab_size: int, skip_connections: bool) -> int:
@@ -105,14 +110,16 @@ def expected_epochs(cfg, hidden: int, layers: int, train_chars: int, vocab_size:
     return min(estimates) if estimates else 0.0
 
 
-def resolve(cfg, train_chars: int, vocab_size: int):
+def resolve(cfg, train_chars: int, vocab_size: int, gpu: bool = False):
     """``cfg`` with every recipe field that is None chosen: (TrainConfig, the start-up line saying
-    what was chosen and why; "" when every field was given)."""
+    what was chosen and why; "" when every field was given). ``gpu``: a GPU will run the layers."""
     cfg = dataclasses.replace(cfg, **{name: value for name, value in FIXED.items() if getattr(cfg, name) is None})
+    hidden = cfg.hidden_size if cfg.hidden_size is not None else width_for(cfg.minutes_limit)
+    if cfg.multiplicative_integration is None:
+        cfg = dataclasses.replace(cfg, multiplicative_integration=cfg.model == "lstm" and not gpu and hidden >= INTEGRATION_FROM_WIDTH)
     chosen = [name for name in CHOSEN if getattr(cfg, name) is None]
     if not chosen:
         return cfg, ""
-    hidden = cfg.hidden_size if cfg.hidden_size is not None else width_for(cfg.minutes_limit)
     layers = cfg.num_layers if cfg.num_layers is not None else NUM_LAYERS
     epochs = expected_epochs(cfg, hidden, layers, train_chars, vocab_size)
     dropout, weight_drop, weight_decay, optimizer = for_passes(epochs)

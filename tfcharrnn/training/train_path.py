@@ -252,7 +252,7 @@ def shape_key(cfg, model_config) -> dict:
             "embedding_size": model_config.embedding_size, "vocab_size": model_config.vocab_size,
             "skip_connections": model_config.skip_connections, "batch_size": cfg.batch_size,
             "seq_length": cfg.seq_length, "dropout": model_config.dropout > 0, "weight_drop": model_config.weight_drop > 0,
-            "matmul_dtype": cfg.matmul_dtype}
+            "matmul_dtype": cfg.matmul_dtype, **({"multiplicative_integration": True} if model_config.multiplicative_integration else {})}
 
 
 def cache_key(cfg, model_config) -> str:

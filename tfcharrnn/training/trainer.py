@@ -36,6 +36,7 @@ import tfcharrnn.training.recipe as recipe
 import tfcharrnn.training.train_path as train_path
 from tfcharrnn import machine, onednn
 from tfcharrnn.errors import RunFailed, UserError
+from tfcharrnn.recurrence import gpu_visible
 from tfcharrnn.training.config import TrainConfig, at_peak_rate, describe_schedule, learning_rate
 from tfcharrnn.training.distribute import Distribution
 from tfcharrnn.training.progress import Clock, progress_bar
@@ -88,7 +89,7 @@ class Trainer:
             self.corpus, self.vocab_note = self.source.adapt(self.corpus, cfg)
         self.vocab = self.corpus.vocab
         cfg = optimiser_defaults(cfg, restored)  # before the recipe: a resumed run keeps its optimizer
-        cfg, self.recipe = recipe.resolve(cfg, len(self.corpus.train), self.vocab.size)  # fields left None: the recipe's
+        cfg, self.recipe = recipe.resolve(cfg, len(self.corpus.train), self.vocab.size, gpu_visible())  # fields left None: the recipe's
         self.cfg = cfg
         self.dist = Distribution(cfg.strategy, cfg.batch_size)  # before any tensor: multi-worker collectives are set up at startup
         if not self.dist.chief:
@@ -245,7 +246,8 @@ class Trainer:
         cfg, c, corpus = self.cfg, self.model_config, self.corpus
         self.log(f"corpus: {len(corpus.paths)} file(s), {corpus.num_chars:,} chars, vocab {self.vocab.size}, "
                  f"train {len(corpus.train):,} / val {len(corpus.val):,} / test {len(corpus.test):,} ({self.prep_seconds:.1f}s)")
-        self.log(f"model: {c.num_layers}x{c.hidden_size} {c.model}, {self.model.count_params():,} parameters; "
+        kind = f"{c.model} with multiplicative integration" if c.multiplicative_integration else c.model
+        self.log(f"model: {c.num_layers}x{c.hidden_size} {kind}, {self.model.count_params():,} parameters; "
                  f"layout {cfg.layout}, batch {cfg.batch_size} x seq {cfg.seq_length}")
         if self.recipe:
             self.log(self.recipe)
