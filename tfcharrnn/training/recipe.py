@@ -73,7 +73,7 @@ CHOSEN = ("hidden_size", "num_layers", "embedding_size", "dropout", "weight_drop
 # The fields the recipe does not vary: their values when not given (a fine-tuned model brings its own).
 FIXED = {"model": "lstm", "skip_connections": True}
 # An LSTM gets multiplicative integration (config.ModelFields) from this width, where the fused CPU loops run it (a GPU
-# keeps the plain LSTM, which cuDNN runs). 15 minutes on Tiny Shakespeare at 2x384, two seeds: 1.3553 / 1.3527 against
+# keeps the plain LSTM, which cuDNN runs). 15 minutes on Tiny Shakespeare at 2x384, two seeds: 1.3526 / 1.3527 against
 # the plain LSTM's 1.3568 / 1.3649, with ~7% fewer steps; 3 minutes at 2x256 (Adam): 1.4134 against 1.4068, its steps
 # ~25% slower there (docs/performance.md, quality).
 INTEGRATION_FROM_WIDTH = 384

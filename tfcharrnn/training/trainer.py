@@ -89,9 +89,9 @@ class Trainer:
             self.corpus, self.vocab_note = self.source.adapt(self.corpus, cfg)
         self.vocab = self.corpus.vocab
         cfg = optimiser_defaults(cfg, restored)  # before the recipe: a resumed run keeps its optimizer
+        self.dist = Distribution(cfg.strategy, cfg.batch_size)  # before any tensor or device query: multi-worker collectives are set up at startup
         cfg, self.recipe = recipe.resolve(cfg, len(self.corpus.train), self.vocab.size, gpu_visible())  # fields left None: the recipe's
         self.cfg = cfg
-        self.dist = Distribution(cfg.strategy, cfg.batch_size)  # before any tensor: multi-worker collectives are set up at startup
         if not self.dist.chief:
             self.log = lambda *a, **k: None  # only the chief logs and writes
         self.train_ids = tf.constant(np.ascontiguousarray(self.corpus.train))
