@@ -105,11 +105,20 @@ def _input_projection(x, kernel, bias, options: Options):
     """x (B, T, E) or Lookup -> x @ W + b for every step at once, time-major (T, B, G). Plain ops:
     autodiff gives the weight and input gradients as large matmuls (for a Lookup: a scatter-add
     of the rows into (V, G), then (V, E) matmuls)."""
+    return _input_projections(x, kernel, options, lambda xw: xw + bias)[0]
+
+
+def _input_projections(x, kernel, options: Options, *parts):
+    """x @ W for every step at once, and each of ``parts`` (elementwise functions of it) time-major
+    (T, B, G); for a Lookup each part is computed on the (V, G) table, then its rows gathered."""
     if isinstance(x, Lookup):
-        return tf.gather(_mm(tf.convert_to_tensor(x.table), kernel, options) + bias, tf.transpose(x.ids))  # (T, B, G)
+        xw = _mm(tf.convert_to_tensor(x.table), kernel, options)  # (V, G)
+        rows = tf.transpose(x.ids)  # (T, B)
+        return [tf.gather(part(xw), rows) for part in parts]  # (T, B, G) each
     batch = tf.shape(x)[0]
     x2, steps = _time_major_2d(x)
-    return tf.reshape(_mm(x2, kernel, options) + bias, [steps, batch, -1])  # one matmul for every step
+    xw = _mm(x2, kernel, options)  # one matmul for every step
+    return [tf.reshape(part(xw), [steps, batch, -1]) for part in parts]
 
 
 def _array(like, steps, element_shape):
@@ -242,30 +251,32 @@ def mi_lstm_sequence(x, kernel, recurrent, bias, integration, scale, h0, c0, opt
     """Multiplicative integration (tfcharrnn.model.MILSTMCell): integration = (alpha, beta_h, beta_x),
     each (4H,); scale (4H,) doubles the c-columns of the pre-activations. Returns (B, T, H), h_T, c_T."""
     alpha, beta_h, beta_x = integration
-    if isinstance(x, Lookup):  # both parts are rows of (V, G) tables
-        xw = _mm(tf.convert_to_tensor(x.table), kernel, options)  # (V, G)
-        rows = tf.transpose(x.ids)  # (T, B)
-        rest, gain = tf.gather((beta_x * xw + bias) * scale, rows), tf.gather(alpha * xw + beta_h, rows)  # (T, B, G) each
-    else:
-        xw = _input_projection(x, kernel, tf.zeros_like(bias), options)  # (T, B, G)
-        rest, gain = (beta_x * xw + bias) * scale, alpha * xw + beta_h
+    rest, gain = _input_projections(x, kernel, options, lambda xw: (beta_x * xw + bias) * scale, lambda xw: alpha * xw + beta_h)
     return _mi_lstm_recurrence(options)(rest, gain, recurrent * scale, h0, c0)
 
 
+def _c_doubling(units: int):
+    """(4H,): 2 for the cell-candidate columns, 1 elsewhere."""
+    return tf.concat([tf.ones([2 * units]), 2.0 * tf.ones([units]), tf.ones([units])], 0)
+
+
 def lstm_layer(layer, x, state, options: Options = Options()):
-    """Keras LSTM layer weights (or an RNN of MILSTMCells), x (B, T, E) or Lookup, state [h, c] -> (B, T, H), [h, c]."""
+    """Keras LSTM layer weights, x (B, T, E) or Lookup, state [h, c] -> (B, T, H), [h, c]."""
     cell = layer.cell
-    units = cell.units
-    scale = tf.concat([tf.ones([2 * units]), 2.0 * tf.ones([units]), tf.ones([units])], 0)  # doubles the c-columns
-    if hasattr(cell, "alpha"):  # multiplicative integration
-        integration = tuple(tf.convert_to_tensor(v) for v in (cell.alpha, cell.beta_h, cell.beta_x))
-        hs, h, c = mi_lstm_sequence(x, tf.convert_to_tensor(cell.kernel), tf.convert_to_tensor(cell.recurrent_kernel),
-                                    tf.convert_to_tensor(cell.bias), integration, scale, state[0], state[1], options)
-        return hs, [h, c]
+    scale = _c_doubling(cell.units)
     kernel = tf.convert_to_tensor(cell.kernel) * scale
     recurrent = tf.convert_to_tensor(cell.recurrent_kernel) * scale
     bias = tf.convert_to_tensor(cell.bias) * scale
     hs, h, c = lstm_sequence(x, kernel, recurrent, bias, state[0], state[1], options)
+    return hs, [h, c]
+
+
+def mi_lstm_layer(layer, x, state, options: Options = Options()):
+    """An RNN of MILSTMCells (multiplicative integration), x (B, T, E) or Lookup, state [h, c] -> (B, T, H), [h, c]."""
+    cell = layer.cell
+    integration = tuple(tf.convert_to_tensor(v) for v in (cell.alpha, cell.beta_h, cell.beta_x))
+    hs, h, c = mi_lstm_sequence(x, tf.convert_to_tensor(cell.kernel), tf.convert_to_tensor(cell.recurrent_kernel),
+                                tf.convert_to_tensor(cell.bias), integration, _c_doubling(cell.units), state[0], state[1], options)
     return hs, [h, c]
 
 
@@ -407,7 +418,7 @@ def rnn_layer(layer, x, state, options: Options = Options()):
 
 # ---------------------------------------------------------------------------------------------
 
-_LAYERS = {"LSTMCell": lstm_layer, "MILSTMCell": lstm_layer, "GRUCell": gru_layer, "SimpleRNNCell": rnn_layer}  # by the layer's cell
+_LAYERS = {"LSTMCell": lstm_layer, "MILSTMCell": mi_lstm_layer, "GRUCell": gru_layer, "SimpleRNNCell": rnn_layer}  # by the layer's cell
 
 
 def sequence(layer, x, state, row_groups: int = 1, options: Options = Options()):
