@@ -42,7 +42,8 @@ GRID = [{"learning_rate": lr, "batch_size": b} for lr in (5e-3, 1e-2) for b in (
 # (Tiny Shakespeare 1.4394 against 1.4539 at 256, the code corpus 1.1780 against 1.1835), at 15 minutes
 # on Tiny Shakespeare 256 (1.3679 against 1.3714) (docs/performance.md, quality).
 OWN_EMBEDDING = 64
-# What it copies from a tfcharrnn run (benchmarks.quality.lstm_sizes), when there is none: tfcharrnn's 3-minute choice
+# What it copies from a tfcharrnn run (benchmarks.quality.lstm_sizes); a race without one copies the recipe's
+# choice (benchmarks.quality.recipe_sizes), and a run of this module alone these: tfcharrnn's 3-minute choice
 SIZES = {"model": "lstm", "hidden_size": 256, "num_layers": 2, "embedding_size": 64, "dropout": 0.0, "seq_length": 100,
          "weight_decay": 0.1, "adam_beta2": 0.99, "optimizer": "adam", "lr_schedule": "wsd", "min_lr_frac": 0.05, "lr_decay_frac": 0.3}
 

@@ -203,6 +203,21 @@ def lstm_sizes(tf_run) -> dict:
             **{key: tf_run["train_config"].get(key) or SIZES[key] for key in ("optimizer", "lr_schedule", "min_lr_frac", "lr_decay_frac")}}
 
 
+def recipe_sizes(minutes: float, path: str) -> dict:
+    """What the LSTM peer copies when the race has no tfcharrnn run: the recipe's choice for this
+    budget and corpus (what `train.py --time_budget minutes` on it would pick), on a CPU."""
+    from benchmarks.lstm_peer import SIZES
+    from tfcharrnn.training.config import TrainConfig
+    from tfcharrnn.training.recipe import resolve
+
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    cfg = TrainConfig(train_data=path, time_budget=minutes)
+    cfg, _ = resolve(cfg, train_chars=round(len(text) * (1 - cfg.val_frac)), vocab_size=len(set(text)))
+    return dict(SIZES, **{key: getattr(cfg, key) for key in ("model", "hidden_size", "num_layers", "embedding_size", "dropout",
+                                                            "weight_decay", "optimizer")})
+
+
 def run_peer(args, peer: str, minutes: float, path: str, settings: dict, tag: str) -> dict:
     """One run of a PyTorch peer in its own process: its RESULT dict."""
     flags = ["--corpus", path, "--minutes", f"{minutes:g}", "--settings", json.dumps(settings), "--threads", str(args.threads)]
@@ -231,7 +246,7 @@ def _race_group(args, minutes, corpus, path, peers, grid, notes, log) -> list:
         entry, source = grid_entry(grid, "torch" if peer.startswith("torch") else peer, minutes, corpus)
         settings = dict(entry["best"]) if entry else {}
         if peer.startswith("torch"):
-            sizes = lstm_sizes(tf_run)
+            sizes = lstm_sizes(tf_run) if tf_run else recipe_sizes(minutes, path)
             if entry and entry.get("sizes", sizes) != sizes and peer == "torch":
                 notes.append(f"torch at {minutes:g} min on {corpus}: the grid ran with sizes {entry['sizes']}, this race's tfcharrnn run has {sizes}")
             if peer == "torch-emb64":
@@ -239,7 +254,7 @@ def _race_group(args, minutes, corpus, path, peers, grid, notes, log) -> list:
                     continue  # the same run as torch's
                 sizes["embedding_size"] = OWN_EMBEDDING
             settings.update(sizes)
-            source += "" if tf_run else "; sizes: tfcharrnn's defaults (no tfcharrnn run in this race)"
+            source += "" if tf_run else "; sizes: the recipe's for this budget and corpus (no tfcharrnn run in this race)"
         log(f"quality: {peer}, {minutes:g} min, {corpus} ({source})")
         r = run_peer(args, peer, minutes, path, settings, f"quality-{minutes:g}min-{corpus}-{peer}")
         runs.append(dict(r, peer=peer, minutes=minutes, corpus=corpus, settings_source=source))

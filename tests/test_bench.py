@@ -238,6 +238,20 @@ def test_a_tfcharrnn_run_is_read_as_sample_and_export_would_use_it(tmp_path):
     assert got == (0.05, 0.999, "cosine", 0.1, "muon")
 
 
+def test_a_race_without_a_tfcharrnn_run_gives_the_lstm_the_recipes_choice():
+    """`bench.py --quality-peers torch-emb64` alone: the peer copies what `train.py --time_budget M` would pick on
+    the corpus (2x384, Muon, dropout 0.1, decay 0.3 at 15 minutes on Tiny Shakespeare), not the 3-minute fallback."""
+    from benchmarks.lstm_peer import SIZES
+    from benchmarks.quality import recipe_sizes
+    from conftest import SHAKESPEARE
+
+    at15, at3 = recipe_sizes(15, SHAKESPEARE), recipe_sizes(3, SHAKESPEARE)
+    assert {key: at15[key] for key in ("hidden_size", "embedding_size", "dropout", "weight_decay", "optimizer")} == {
+        "hidden_size": 384, "embedding_size": 256, "dropout": 0.1, "weight_decay": 0.3, "optimizer": "muon"}
+    assert (at3["hidden_size"], at3["optimizer"], at3["weight_decay"]) == (256, "adam", 0.1)
+    assert set(at15) == set(SIZES) and at15["lr_schedule"] == "wsd"
+
+
 def test_quality_flags_are_checked():
     from benchmarks.command import bench_parser
     from tfcharrnn.errors import UserError
