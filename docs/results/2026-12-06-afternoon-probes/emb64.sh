@@ -1,0 +1,3 @@
+# the LSTM peer at embedding 64 with the race's other settings (bench.py's torch-emb64 alone fell back to 2x256 Adam: stopped)
+cd /work/main && .venv/bin/python -m benchmarks.lstm_peer --corpus /work/main/tfcharrnn/assets/tinyshakespeare.txt --minutes 15 --threads 0 --settings '{"model": "lstm", "hidden_size": 384, "num_layers": 2, "embedding_size": 64, "dropout": 0.1, "seq_length": 100, "weight_decay": 0.3, "adam_beta2": 0.99, "optimizer": "muon", "lr_schedule": "wsd", "min_lr_frac": 0.05, "lr_decay_frac": 0.3, "learning_rate": 0.005, "batch_size": 32}' > /tmp/p/emb64.log 2>&1
+touch /tmp/p/emb64b.done
