@@ -207,13 +207,13 @@ def recipe_sizes(minutes: float, path: str) -> dict:
     """What the LSTM peer copies when the race has no tfcharrnn run: the recipe's choice for this
     budget and corpus (what `train.py --time_budget minutes` on it would pick), on a CPU."""
     from benchmarks.lstm_peer import SIZES
+    from tfcharrnn.data import load_corpus
     from tfcharrnn.training.config import TrainConfig
     from tfcharrnn.training.recipe import resolve
 
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
     cfg = TrainConfig(train_data=path, time_budget=minutes)
-    cfg, _ = resolve(cfg, train_chars=round(len(text) * (1 - cfg.val_frac)), vocab_size=len(set(text)))
+    corpus = load_corpus(path, val_frac=cfg.val_frac)  # the split and vocabulary the trainer reads
+    cfg, _ = resolve(cfg, train_chars=len(corpus.train), vocab_size=corpus.vocab.size)
     return dict(SIZES, **{key: getattr(cfg, key) for key in ("model", "hidden_size", "num_layers", "embedding_size", "dropout",
                                                             "weight_decay", "optimizer")})
 
