@@ -191,16 +191,27 @@ def run_noflag(args) -> dict:
 def lstm_sizes(tf_run) -> dict:
     """What the LSTM peer copies from a tfcharrnn run's checkpoint (its defaults without one): the
     sizes and dropout, the optimizer (adam, or muon: Muon on the LSTM's matrices), Adam's beta2 and
-    weight decay, and the learning-rate schedule's shape."""
+    weight decay, and the learning-rate schedule's shape; under Muon the LSTM's own best rate (LSTM_MUON_RATE)."""
     from benchmarks.lstm_peer import SIZES
 
     if not tf_run:
         return dict(SIZES)
     c = tf_run["config"]
-    return {"model": c["model"], "hidden_size": c["hidden_size"], "num_layers": c["num_layers"], "embedding_size": c["embedding_size"],
+    sizes = {"model": c["model"], "hidden_size": c["hidden_size"], "num_layers": c["num_layers"], "embedding_size": c["embedding_size"],
             "dropout": c.get("dropout", 0.0), "seq_length": tf_run["train_config"].get("seq_length", SIZES["seq_length"]),
             "weight_decay": tf_run["train_config"].get("weight_decay") or 0.0, "adam_beta2": tf_run["train_config"].get("adam_beta2", SIZES["adam_beta2"]),
             **{key: tf_run["train_config"].get(key) or SIZES[key] for key in ("optimizer", "lr_schedule", "min_lr_frac", "lr_decay_frac")}}
+    return with_muon_rate(sizes)
+
+
+# The LSTM's peak rate under Muon: its grid (docs/results/quality-grid.json) ran Adam. 15 minutes on Tiny Shakespeare at
+# the recipe's sizes, seed 7 (AMD EPYC): 0.005 / 0.007 / 0.01 scored 1.3749 / 1.3684 / 1.3696 (docs/performance.md, quality).
+LSTM_MUON_RATE = 7e-3
+
+
+def with_muon_rate(sizes: dict) -> dict:
+    """The peer's settings with its own best rate under Muon (under Adam its grid's stays)."""
+    return dict(sizes, learning_rate=LSTM_MUON_RATE) if sizes.get("optimizer") == "muon" else sizes
 
 
 def recipe_sizes(minutes: float, path: str) -> dict:
@@ -214,8 +225,9 @@ def recipe_sizes(minutes: float, path: str) -> dict:
     cfg = TrainConfig(train_data=path, time_budget=minutes)
     corpus = load_corpus(path, val_frac=cfg.val_frac)  # the split and vocabulary the trainer reads
     cfg, _ = resolve(cfg, train_chars=len(corpus.train), vocab_size=corpus.vocab.size)
-    return dict(SIZES, **{key: getattr(cfg, key) for key in ("model", "hidden_size", "num_layers", "embedding_size", "dropout",
-                                                            "weight_decay", "optimizer")})
+    sizes = dict(SIZES, **{key: getattr(cfg, key) for key in ("model", "hidden_size", "num_layers", "embedding_size", "dropout",
+                                                             "weight_decay", "optimizer")})
+    return with_muon_rate(sizes)
 
 
 def run_peer(args, peer: str, minutes: float, path: str, settings: dict, tag: str) -> dict:

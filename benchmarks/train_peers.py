@@ -108,7 +108,7 @@ class TfcharrnnTrain:
             self.epoch += 1
             self._new_epoch()
             x, y = next(self.it)
-        lr = tf.constant(learning_rate(self.cfg, self.steps, self.epoch, 0.0), tf.float32)  # as Trainer.run does each step
+        lr = tf.constant(learning_rate(self.tr.cfg, self.steps, self.epoch, 0.0), tf.float32)  # as Trainer.run does each step (the recipe filled in)
         loss, self.carry = self.tr.train_step(x, y, self.carry, lr)
         loss = float(loss)  # Trainer.run reads the loss every step
         if not math.isfinite(loss):

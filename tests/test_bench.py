@@ -213,7 +213,7 @@ def test_the_race_reads_the_grid_and_says_where_settings_come_from():
 
 
 def test_a_tfcharrnn_run_is_read_as_sample_and_export_would_use_it(tmp_path):
-    from benchmarks.quality import lstm_sizes, read_run
+    from benchmarks.quality import LSTM_MUON_RATE, lstm_sizes, read_run
 
     config = {"model": "lstm", "hidden_size": 384, "num_layers": 3, "embedding_size": 48, "dropout": 0.25, "weight_drop": 0.1, "vocab_size": 65}
     for name, val in (("early", 1.50), ("late", 1.60)):  # validation rose: best.json and latest.json part
@@ -236,20 +236,24 @@ def test_a_tfcharrnn_run_is_read_as_sample_and_export_would_use_it(tmp_path):
     sizes = lstm_sizes(r)
     got = (sizes["weight_decay"], sizes["adam_beta2"], sizes["lr_schedule"], sizes["min_lr_frac"], sizes["optimizer"])
     assert got == (0.05, 0.999, "cosine", 0.1, "muon")
+    assert sizes["learning_rate"] == LSTM_MUON_RATE  # under Muon its own best rate (the grid ran Adam), not the run's
+    r["train_config"]["optimizer"] = "adam"
+    assert "learning_rate" not in lstm_sizes(r)  # under Adam the grid's best
 
 
 def test_a_race_without_a_tfcharrnn_run_gives_the_lstm_the_recipes_choice():
     """`bench.py --quality-peers torch-emb64` alone: the peer copies what `train.py --time_budget M` would pick on
     the corpus (2x384, Muon, dropout 0.1, decay 0.3 at 15 minutes on Tiny Shakespeare), not the 3-minute fallback."""
     from benchmarks.lstm_peer import SIZES
-    from benchmarks.quality import recipe_sizes
+    from benchmarks.quality import LSTM_MUON_RATE, recipe_sizes
     from conftest import SHAKESPEARE
 
     at15, at3 = recipe_sizes(15, SHAKESPEARE), recipe_sizes(3, SHAKESPEARE)
     assert {key: at15[key] for key in ("hidden_size", "embedding_size", "dropout", "weight_decay", "optimizer")} == {
         "hidden_size": 384, "embedding_size": 256, "dropout": 0.1, "weight_decay": 0.3, "optimizer": "muon"}
     assert (at3["hidden_size"], at3["optimizer"], at3["weight_decay"]) == (256, "adam", 0.1)
-    assert set(at15) == set(SIZES) and at15["lr_schedule"] == "wsd"
+    assert set(at15) == set(SIZES) | {"learning_rate"} and at15["lr_schedule"] == "wsd"
+    assert at15["learning_rate"] == LSTM_MUON_RATE and set(at3) == set(SIZES)  # the LSTM's best under Muon; under Adam the grid's
 
 
 def test_quality_flags_are_checked():

@@ -249,7 +249,7 @@ def test_normalised_defaults():
     assert default_matches(by_name["--time_budget"], "12 (none with another stop flag)")
     assert not default_matches(by_name["--time_budget"], "0") and not default_matches(by_name["--max_epochs"], "10")
     assert default_matches(by_name["--hidden_size"], "recipe") and not default_matches(by_name["--hidden_size"], "256")
-    assert default_matches(by_name["--learning_rate"], "5e-3") and default_matches(by_name["--stride"], "0 (= seq_length)")
+    assert default_matches(by_name["--min_lr_frac"], "5e-2") and default_matches(by_name["--stride"], "0 (= seq_length)")
     assert default_matches(by_name["--train_data"], "bundled Tiny Shakespeare") and not default_matches(by_name["--train_data"], "5")
     assert default_matches(by_name["--resume"], "off") and default_matches(by_name["--tensorboard"], "true")
     assert default_matches(by_name["--checkpoint_dir"], "`cv`") and not default_matches(by_name["--checkpoint_dir"], "runs")

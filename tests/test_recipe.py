@@ -179,6 +179,23 @@ def test_more_passes_over_the_text_get_more_regularisation():
     assert resolve(time_budget=15, optimizer="adam")[0].optimizer == "adam"  # the flag wins
 
 
+def test_the_peak_learning_rate_and_the_average_follow_the_optimizer_and_the_flag_wins():
+    from tfcharrnn.training.recipe import AVERAGE_MOMENTA, LEARNING_RATES
+
+    assert LEARNING_RATES["muon"] > LEARNING_RATES["adam"] == 0.005
+    assert AVERAGE_MOMENTA["muon"] < AVERAGE_MOMENTA["adam"] == 0.998  # Muon's higher rate: a shorter average
+    fifteen, _ = resolve(time_budget=15)  # Tiny Shakespeare's ~13 passes: the Muon class
+    assert (fifteen.optimizer, fifteen.learning_rate, fifteen.ema_momentum) == ("muon", LEARNING_RATES["muon"], AVERAGE_MOMENTA["muon"])
+    three, _ = resolve(time_budget=3)
+    assert (three.learning_rate, three.ema_momentum) == (LEARNING_RATES["adam"], AVERAGE_MOMENTA["adam"])
+    assert resolve(time_budget=15, ema_momentum=0.0)[0].ema_momentum == 0.0  # the flag wins, 0 (no average) too
+    assert resolve(time_budget=15, optimizer="adam")[0].learning_rate == LEARNING_RATES["adam"]  # the optimizer's, whoever chose it
+    assert resolve(time_budget=3, optimizer="muon")[0].learning_rate == LEARNING_RATES["muon"]
+    assert resolve(time_budget=15, learning_rate=0.002)[0].learning_rate == 0.002  # the flag wins
+    given = dict(hidden_size=64, num_layers=1, embedding_size=16, dropout=0.0, weight_drop=0.0, weight_decay=0.0)
+    assert resolve(time_budget=15, optimizer="muon", **given)[0].learning_rate == LEARNING_RATES["muon"]  # nothing left to choose but it
+
+
 def test_a_resumed_run_keeps_its_optimizer_and_model_whatever_the_recipe_would_choose_now(tmp_path, tiny_text):
     """12 passes: the recipe picks Muon and dropout 0.1; resumed for 40 passes (where it would pick Adam and
     dropout 0.3) the run keeps Muon and its model's dropout, says so in its config, and refuses a flag that
@@ -186,6 +203,7 @@ def test_a_resumed_run_keeps_its_optimizer_and_model_whatever_the_recipe_would_c
     from tfcharrnn import checkpoint as ckpt_lib
     from tfcharrnn.errors import UserError
     from tfcharrnn.training import TrainConfig, Trainer, train
+    from tfcharrnn.training.recipe import AVERAGE_MOMENTA, LEARNING_RATES
 
     flags = dict(train_data=tiny_text, embedding_size=8, hidden_size=16, num_layers=1, batch_size=16, seq_length=32,
                  checkpoint_dir=str(tmp_path / "run"), eval_val_every=0, sample_every=0, sample_length=0, train_path="step-groups", quiet=True)
@@ -195,6 +213,8 @@ def test_a_resumed_run_keeps_its_optimizer_and_model_whatever_the_recipe_would_c
     resumed = Trainer(TrainConfig(max_epochs=40, resume=True, **flags))
     assert resumed.cfg.optimizer == "muon" and resumed.cfg.dropout == resumed.model.config.dropout == 0.1
     assert resumed.cfg.weight_decay == 0.1  # the 40-pass class's; the 12-pass run's was 0.3
+    assert resumed.cfg.learning_rate == LEARNING_RATES["muon"] != LEARNING_RATES["adam"]  # its checkpoint's, not the new class's
+    assert resumed.cfg.ema_momentum == AVERAGE_MOMENTA["muon"] != AVERAGE_MOMENTA["adam"]
     for flag in ({"dropout": 0.3}, {"hidden_size": 32}):
         with pytest.raises(UserError, match=f"--{next(iter(flag))} .* conflicts with the checkpoint to resume"):
             Trainer(TrainConfig(max_epochs=40, resume=True, **{**flags, **flag}))
@@ -231,3 +251,8 @@ def test_adam_beta2_and_the_schedule_new_runs_resumed_runs_and_the_flag():
     assert optimiser_defaults(TrainConfig(), restored({"lr_schedule": "exp"})).lr_schedule == "exp"
     assert optimiser_defaults(TrainConfig(), restored({"learning_rate": 0.01})).lr_schedule == "cosine"  # the schedule before wsd
     assert optimiser_defaults(TrainConfig(lr_schedule="constant"), restored({"lr_schedule": "exp"})).lr_schedule == "constant"
+    assert optimiser_defaults(TrainConfig(), None).learning_rate is None  # a new run's: the recipe's, by its optimizer
+    assert optimiser_defaults(TrainConfig(), None).ema_momentum is None  # the same
+    assert optimiser_defaults(TrainConfig(), restored({"ema_momentum": 0.995})).ema_momentum == 0.995
+    assert optimiser_defaults(TrainConfig(), restored({"learning_rate": 0.01})).learning_rate == 0.01  # a resumed run keeps its own
+    assert optimiser_defaults(TrainConfig(learning_rate=0.002), restored({"learning_rate": 0.01})).learning_rate == 0.002

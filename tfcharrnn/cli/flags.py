@@ -172,13 +172,23 @@ class PathAlias(argparse.Action):
             setattr(namespace, self.dest, self.path)
 
 
+def by_optimizer(values: dict) -> str:
+    """{"adam": 0.005, "muon": 0.01} -> "0.01 with Muon, 0.005 with Adam": a default the recipe picks by the optimizer."""
+    return ", ".join(f"{value:g} with {name.capitalize()}" for name, value in sorted(values.items(), reverse=True))
+
+
 def _train_optimisation(p, d):
     from tfcharrnn.recurrence import MATMUL_DTYPES
     from tfcharrnn.training import LR_SCHEDULES
     from tfcharrnn.training.train_path import ALIASES, NAMES
 
     g = p.add_argument_group("optimisation")
-    g.add_argument("--learning_rate", type=number, default=d.learning_rate, help="the peak learning rate (Muon's and Adam's)")
+    from tfcharrnn.training.recipe import LEARNING_RATES
+
+    rates = by_optimizer(LEARNING_RATES)
+    rate = g.add_argument("--learning_rate", type=number, default=d.learning_rate,
+                          help=f"the peak learning rate (Muon's and Adam's); default: the recipe's for the optimizer ({rates}), a resumed run's own")
+    rate.doc_default = f"{rates} (resume: the checkpoint's)"
     from tfcharrnn.training.config import DEFAULT_LR_SCHEDULE
 
     schedule = g.add_argument("--lr_schedule", choices=LR_SCHEDULES, default=d.lr_schedule,
@@ -202,12 +212,14 @@ def _train_optimisation(p, d):
     beta2 = g.add_argument("--adam_beta2", type=number, default=d.adam_beta2,
                            help=f"Adam's second-moment decay; default {DEFAULT_ADAM_BETA2:g} (learns faster than 0.999 in short runs), a resumed run's own")
     beta2.doc_default = f"{DEFAULT_ADAM_BETA2:g} (resume: the checkpoint's)"
-    from tfcharrnn.training.config import DEFAULT_EMA_MOMENTUM
+    from tfcharrnn.training.recipe import AVERAGE_MOMENTA
 
+    momenta = by_optimizer(AVERAGE_MOMENTA)
     ema = g.add_argument("--ema_momentum", type=number, default=d.ema_momentum,
                          help=f"validate, sample and save the weights' moving average with this momentum (the last checkpoint: the better-"
-                              f"scoring of it and the raw weights; 0: the raw weights); default {DEFAULT_EMA_MOMENTUM:g}, a resumed run's own")
-    ema.doc_default = f"{DEFAULT_EMA_MOMENTUM:g} (resume: the checkpoint's)"
+                              f"scoring of it and the raw weights; 0: the raw weights); default: the recipe's for the optimizer "
+                              f"({momenta}), a resumed run's own")
+    ema.doc_default = f"{momenta} (resume: the checkpoint's)"
     unseen = g.add_argument("--unseen_share", type=number, default=d.unseen_share,
                             help="the probability training leaves, spread evenly, for characters of the vocabulary the training text never "
                                  "shows (only in the validation or test split); default: Good-Turing's estimate (the share of training "

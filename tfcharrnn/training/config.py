@@ -27,12 +27,6 @@ LR_SCHEDULES = ("wsd", "cosine", "exp", "constant")
 NEW_CHARS = ("extend", "error", "skip")
 # 0.99 (nanoGPT's) learns faster than Keras' 0.999 in these short runs (docs/performance.md, quality)
 DEFAULT_ADAM_BETA2 = 0.99
-# the weights validated, sampled and saved: their moving average over about the last 1 / (1 - m) steps (the last
-# fifth of the steps until then: training.averaging, so a run of up to ~2,500 steps averages its last fifth). At the
-# end of the 3-minute race it scored 0.004-0.009 nats/char below the raw weights (English, code, Chinese), and 0.04
-# below them half-way through a run; at 15 minutes (~4,000 steps) 0.998 ended 0.006 and 0.001 below 0.995 (two
-# seeds, the same runs otherwise), 0.015 below the raw weights (docs/performance.md, quality); every run logs both
-DEFAULT_EMA_MOMENTUM = 0.998
 # warm-up-stable-decay: the peak rate held, then a straight fall over the run's last lr_decay_frac. In equal-step
 # runs of the 3-minute recipe it ended 0.012-0.017 nats/char below cosine (2 seeds; docs/performance.md, quality)
 DEFAULT_LR_SCHEDULE = "wsd"
@@ -65,7 +59,9 @@ class TrainConfig(ModelFields):
     stride: int = 0  # windows layout: 0 = seq_length
     batch_size: int = 32
     # optimisation
-    learning_rate: float = 5e-3
+    # the peak rate (Muon's and Adam's); None: the recipe's for the optimizer (training.recipe.LEARNING_RATES), or what a
+    # resumed checkpoint used
+    learning_rate: float | None = None
     # wsd | cosine | exp | constant; None: DEFAULT_LR_SCHEDULE, or what a resumed checkpoint used
     lr_schedule: str | None = None
     lr_decay: float = 0.97  # exp: multiply per epoch after lr_decay_after epochs
@@ -80,7 +76,8 @@ class TrainConfig(ModelFields):
     weight_decay: float | None = None  # decoupled (AdamW), on weight matrices and embeddings, not biases; None = the recipe's
     adam_beta2: float | None = None  # Adam's second-moment decay; None: DEFAULT_ADAM_BETA2, or what a resumed checkpoint used
     # momentum of the weights' moving average (Keras' optimizer EMA) that validation, samples and checkpoints
-    # use, training going on with the raw weights; 0 = the raw weights; None: DEFAULT_EMA_MOMENTUM, or a resumed checkpoint's
+    # use, training going on with the raw weights; 0 = the raw weights; None: the recipe's for the optimizer
+    # (training.recipe.AVERAGE_MOMENTA), or a resumed checkpoint's
     ema_momentum: float | None = None
     # the probability training leaves, spread evenly, for the vocabulary's characters that the training text never
     # shows (those only in the validation or test split), instead of driving theirs to zero; None = Good-Turing's
@@ -123,7 +120,7 @@ class TrainConfig(ModelFields):
             if getattr(self, name) < 0:
                 raise UserError(f"--{name} must be >= 0, got {getattr(self, name)}")
         self.check_model_fields()
-        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+        if self.learning_rate is not None and not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise UserError(f"--learning_rate must be > 0, got {self.learning_rate}")
         if self.weight_decay is not None and not (0 <= self.weight_decay < 1):
             raise UserError(f"--weight_decay must be in [0, 1) (it is multiplied by the learning rate), got {self.weight_decay}")

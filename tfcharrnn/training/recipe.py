@@ -8,7 +8,7 @@ What a character model should be depends on how much it can see: a short budget 
 model that learns fast, held back only by weight decay (dropout would slow it more than a few
 passes over the text can overfit); a long budget on the same text wants a wider model, and then
 dropout and weight drop as well, or it memorises the text (training loss falling, validation
-rising). So the trainer picks them, and the optimizer that trains that model best:
+rising). So the trainer picks them, the optimizer that trains that model best and its rate:
 
 - the width from the time budget (a wider model needs more minutes to pay off):
   WIDTHS below; a run limited only by epochs or steps gets the narrowest;
@@ -16,12 +16,13 @@ rising). So the trainer picks them, and the optimizer that trains that model bes
 - the regularisers and the optimizer from the passes over the training text the run can make:
   the budget times the speed a model of that width reaches on a 2-core CPU (REFERENCE_MACS_PER_S,
   in multiply-adds per second, over the model's multiply-adds per character), or --max_epochs:
-  BY_PASSES below.
+  BY_PASSES below;
+- the peak learning rate and the weights' average from the optimizer (LEARNING_RATES, AVERAGE_MOMENTA below).
 
 The estimate does not time this machine, so one command gives one model on every machine; on a
 faster machine the same run sees more epochs, and early stopping (--patience) guards it. Every
 flag given explicitly wins over the recipe (a field left None is the recipe's to choose; a
-resumed run's optimizer and model are its checkpoint's, filled in before:
+resumed run's optimizer, rate, average and model are its checkpoint's, filled in before:
 training.state.optimiser_defaults, training.finetune.resumed); the model kind and the skip
 connections, when not given, are FIXED's.
 """
@@ -69,6 +70,20 @@ REFERENCE_MACS_PER_S = 2.7e10
 # and the shorter ones level with those (4.7685 against 4.7933) (docs/performance.md, quality).
 EMBEDDING = 256
 
+# The peak learning rate, by the optimizer (the recipe's or the flag's). Muon's: 15 minutes on Tiny Shakespeare at 2x384
+# (seed 7, AMD EPYC): 0.005 / 0.007 / 0.01 ended at 1.3586 / 1.3500 / 1.3471, the higher rates behind while they are
+# held (1.3829 / 1.3941 / 1.4023 at step 2,000) and ahead after the fall; seed 123 at 0.01 1.3484 against 1.3569.
+# Adam's: at 3 minutes (2x256) 0.004 scored 1.4283 against 0.005's 1.4255 (docs/performance.md, quality).
+LEARNING_RATES = {"adam": 5e-3, "muon": 1e-2}
+# The weights validated, sampled and saved: their moving average over about the last 1 / (1 - m) steps (the last fifth
+# of the steps until then: training.averaging), by the optimizer, its span covering the end of the rate's fall and not
+# the high rate before it. At 5e-3 (Adam; Muon before 2026-12-06 night): at the end of the 3-minute race 0.004-0.009
+# nats/char below the raw weights (English, code, Chinese); at 15 minutes 0.998 (500 steps) 0.006 and 0.001 below 0.995
+# (two seeds), 1,000 steps 0.008 worse. Muon at 1e-2, whose fall starts from twice the rate: at 15 minutes (seed 123)
+# the last 100 steps' average scored 1.3434, 50 / 200 / 500 steps 1.3444 / 1.3474 / 1.3688, the raw weights 1.3484
+# (docs/performance.md, quality). Every run logs both; its last checkpoint keeps the better.
+AVERAGE_MOMENTA = {"adam": 0.998, "muon": 0.99}
+
 CHOSEN = ("hidden_size", "num_layers", "embedding_size", "dropout", "weight_drop", "weight_decay", "optimizer")
 # The fields the recipe does not vary: their values when not given (a fine-tuned model brings its own).
 FIXED = {"model": "lstm", "skip_connections": True}
@@ -110,6 +125,14 @@ def expected_epochs(cfg, hidden: int, layers: int, train_chars: int, vocab_size:
     return min(estimates) if estimates else 0.0
 
 
+def with_rate_and_average(cfg):
+    """``cfg`` with its peak learning rate and its average's momentum: the flags' (or a resumed checkpoint's), else
+    its optimizer's."""
+    rate = LEARNING_RATES[cfg.optimizer] if cfg.learning_rate is None else cfg.learning_rate
+    momentum = AVERAGE_MOMENTA[cfg.optimizer] if cfg.ema_momentum is None else cfg.ema_momentum
+    return dataclasses.replace(cfg, learning_rate=rate, ema_momentum=momentum)
+
+
 def resolve(cfg, train_chars: int, vocab_size: int, gpu: bool = False):
     """``cfg`` with every recipe field that is None chosen: (TrainConfig, the start-up line saying
     what was chosen and why; "" when every field was given). ``gpu``: a GPU will run the layers."""
@@ -119,13 +142,13 @@ def resolve(cfg, train_chars: int, vocab_size: int, gpu: bool = False):
         cfg = dataclasses.replace(cfg, multiplicative_integration=cfg.model == "lstm" and not gpu and hidden >= INTEGRATION_FROM_WIDTH)
     chosen = [name for name in CHOSEN if getattr(cfg, name) is None]
     if not chosen:
-        return cfg, ""
+        return with_rate_and_average(cfg), ""
     layers = cfg.num_layers if cfg.num_layers is not None else NUM_LAYERS
     epochs = expected_epochs(cfg, hidden, layers, train_chars, vocab_size)
     dropout, weight_drop, weight_decay, optimizer = for_passes(epochs)
     values = {"hidden_size": hidden, "num_layers": layers, "embedding_size": EMBEDDING, "dropout": dropout,
               "weight_drop": weight_drop, "weight_decay": weight_decay, "optimizer": optimizer}
-    cfg = dataclasses.replace(cfg, **{name: values[name] for name in chosen})
+    cfg = with_rate_and_average(dataclasses.replace(cfg, **{name: values[name] for name in chosen}))
     budget = f"{cfg.minutes_limit:g} min" if cfg.minutes_limit else f"{cfg.epoch_limit:g} epochs" if cfg.epoch_limit else f"{cfg.max_steps} steps"
     picked = ", ".join(f"{name} {values[name]:g}" if name != "optimizer" else f"optimizer {optimizer}" for name in chosen)
     why = (f"recipe: {picked} (for {budget} on {train_chars / 1e6:.2g}M training characters: about {epochs:.1f} epochs "

@@ -93,19 +93,19 @@ def checkpoint_to_resume(cfg, log):
 
 def optimiser_defaults(cfg, restored):
     """``cfg`` with Adam's beta2, the weights' averaging and the schedule decided when not given: a
-    new run takes DEFAULT_ADAM_BETA2, DEFAULT_EMA_MOMENTUM and DEFAULT_LR_SCHEDULE; a resumed one
-    keeps its checkpoint's (0.999, Keras' default, no averaging, cosine and no unseen share for
+    new run takes DEFAULT_ADAM_BETA2 and DEFAULT_LR_SCHEDULE (its rate and average: the recipe's, by
+    its optimizer); a resumed one keeps its checkpoint's (and its peak rate) (0.999, Keras' default, no averaging, cosine and no unseen share for
     checkpoints older than the settings), and its optimizer (Adam for checkpoints older than the
     flag), so a resumed run continues the optimisation it started. A new run's optimizer is left to
     the recipe (training.recipe), which runs after this."""
-    from tfcharrnn.training.config import DEFAULT_ADAM_BETA2, DEFAULT_EMA_MOMENTUM, DEFAULT_LR_SCHEDULE
+    from tfcharrnn.training.config import DEFAULT_ADAM_BETA2, DEFAULT_LR_SCHEDULE
 
     saved = restored.train_state.get("train_config", {}) if restored is not None else None
     changes = {}
     if cfg.adam_beta2 is None:
         changes["adam_beta2"] = DEFAULT_ADAM_BETA2 if saved is None else saved.get("adam_beta2") or 0.999
-    if cfg.ema_momentum is None:
-        changes["ema_momentum"] = DEFAULT_EMA_MOMENTUM if saved is None else saved.get("ema_momentum") or 0.0
+    if cfg.ema_momentum is None and saved is not None:
+        changes["ema_momentum"] = saved.get("ema_momentum") or 0.0
     if cfg.lr_schedule is None:
         changes["lr_schedule"] = DEFAULT_LR_SCHEDULE if saved is None else saved.get("lr_schedule") or "cosine"
     if saved is not None:
@@ -115,6 +115,8 @@ def optimiser_defaults(cfg, restored):
         elif cfg.optimizer != trained_with:
             raise UserError(f"--optimizer {cfg.optimizer}: the checkpoint trained with {trained_with}, whose state "
                             f"does not carry over; resume without --optimizer, or start a new run (--finetune_from) to change it")
+    if cfg.learning_rate is None and saved is not None:
+        changes["learning_rate"] = saved.get("learning_rate") or 5e-3  # every checkpoint before the recipe chose it: 0.005
     if cfg.unseen_share is None and saved is not None and "unseen_share" not in saved:
         changes["unseen_share"] = 0.0  # written before the share existed: it trained on plain cross-entropy
     return dataclasses.replace(cfg, **changes)
