@@ -92,12 +92,13 @@ def checkpoint_to_resume(cfg, log):
 
 
 def optimiser_defaults(cfg, restored):
-    """``cfg`` with Adam's beta2, the weights' averaging and the schedule decided when not given: a
-    new run takes DEFAULT_ADAM_BETA2 and DEFAULT_LR_SCHEDULE (its rate and average: the recipe's, by
-    its optimizer); a resumed one keeps its checkpoint's (and its peak rate) (0.999, Keras' default, no averaging, cosine and no unseen share for
-    checkpoints older than the settings), and its optimizer (Adam for checkpoints older than the
-    flag), so a resumed run continues the optimisation it started. A new run's optimizer is left to
-    the recipe (training.recipe), which runs after this."""
+    """``cfg`` with Adam's beta2 and the schedule decided when not given, and for a resumed run the
+    weights' averaging and the peak rate: a new run takes DEFAULT_ADAM_BETA2 and DEFAULT_LR_SCHEDULE
+    (its rate and average are the recipe's, by its optimizer); a resumed one keeps its checkpoint's
+    (0.999, Keras' default, no averaging, cosine and no unseen share for checkpoints older than the
+    settings), and its optimizer (Adam for checkpoints older than the flag), so a resumed run
+    continues the optimisation it started. A new run's optimizer is left to the recipe
+    (training.recipe), which runs after this."""
     from tfcharrnn.training.config import DEFAULT_ADAM_BETA2, DEFAULT_LR_SCHEDULE
 
     saved = restored.train_state.get("train_config", {}) if restored is not None else None
